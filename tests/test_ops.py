@@ -128,17 +128,15 @@ def test_unknown_activation_is_rejected():
 
 
 @pytest.mark.skipif(peak_memory_bytes(lambda: None) is None, reason="CPU peak memory is measured on Linux only")
-def test_fused_softmax_path_never_materialises_the_attention_matrix():
-    length, d = 4096, 32
-    matrix_bytes = length * length * 4
-    q, k, v = (torch.randn(1, 1, length, d, requires_grad=True) for _ in range(3))
+def test_fused_softmax_op_never_materialises_the_attention_matrix():
+    """Through the real operation: its tokens come from a conv, in the layout users get."""
+    x = torch.randn(1, 64, 4, 32, 32, requires_grad=True)  # L = 4 * 32 * 32 = 4096 tokens
+    matrix_bytes = 4096 * 4096 * 4
+    fused, materialised = create_op("dot_spatiotemporal_softmax", 64), create_op("dot_spatiotemporal_sigmoid", 64)
 
-    def fused():
-        dot_product_attention(q, k, v, "softmax").sum().backward()
+    def step(op):
+        return lambda: op(x).sum().backward()
 
-    def materialised():
-        (torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d), dim=-1) @ v).sum().backward()
-
-    fused()  # warm-up: one-off allocations of the kernel
-    assert peak_memory_bytes(materialised) > matrix_bytes  # the measurement does see an L x L matrix
-    assert peak_memory_bytes(fused) < matrix_bytes / 4
+    step(fused)()  # warm-up: one-off allocations of the kernel
+    assert peak_memory_bytes(step(materialised)) > matrix_bytes  # the measurement does see an L x L matrix
+    assert peak_memory_bytes(step(fused)) < matrix_bytes / 4

@@ -7,7 +7,8 @@ Dot-product attention, with scores S = Q·Kᵀ over the L keys of a token set (d
 - ``sigmoid``: A = σ(S / √d − log L), sigmoid attention (Ramapuram et al., 2024); the −log L bias
   makes each row sum to about 1 at initialisation. Rows do not compete. Materialises L×L.
 - ``linear``: A = S / L, the non-local "dot product" form (Wang et al., 2018); computed as
-  Q·(Kᵀ·V) / L, linear in L and never L×L.
+  Q·(Kᵀ·V) / L, linear in L, or as (Q·Kᵀ)·V / L when L×L is the smaller intermediate (short
+  temporal sets: L = T frames, fewer than d channels).
 
 Map-based attention, with one logit m per position:
 
@@ -33,11 +34,16 @@ def dot_product_attention(q: Tensor, k: Tensor, v: Tensor, activation: str) -> T
     """(B, heads, Lq, d), (B, heads, L, d), (B, heads, L, dv) -> (B, heads, Lq, dv)."""
     num_keys = k.shape[-2]
     if activation == "softmax":
+        # The fused kernels need unit stride along channels; tokens of a conv output have stride L,
+        # and with them SDPA silently falls back to materialising the L x L matrix.
+        q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v))
         return F.scaled_dot_product_attention(q, k, v)
     if activation == "sigmoid":
         scores = q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5  # (B, heads, Lq, L)
         return torch.sigmoid(scores - math.log(num_keys)) @ v
     if activation == "linear":
+        if q.shape[-2] * num_keys <= k.shape[-1] * v.shape[-1]:  # Lq x L is smaller than d x dv
+            return (q @ k.transpose(-2, -1)) @ v / num_keys
         return q @ (k.transpose(-2, -1) @ v) / num_keys
     raise ValueError(f"unknown attention activation {activation!r}; expected one of {ACTIVATIONS}")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import re
 import sys
 from collections.abc import Callable
@@ -15,7 +18,8 @@ def peak_memory_bytes(fn: Callable[[], object], device: torch.device | str = "cp
 
     CUDA: the caching allocator's peak of allocated bytes. CPU: the rise of the process's peak
     resident set (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``), which counts real
-    pages; large tensors are fresh ``mmap``s, so it tracks tensor allocations closely.
+    pages. Free heap memory is handed back to the system first (``malloc_trim``), so memory that
+    ``fn`` reuses from earlier frees is faulted in afresh and counted too.
     """
     device = torch.device(device)
     if device.type == "cuda":
@@ -27,6 +31,7 @@ def peak_memory_bytes(fn: Callable[[], object], device: torch.device | str = "cp
         return torch.cuda.max_memory_allocated(device) - baseline
     if device.type != "cpu" or not sys.platform.startswith("linux"):
         return None
+    _release_free_heap()
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
@@ -39,3 +44,16 @@ def peak_memory_bytes(fn: Callable[[], object], device: torch.device | str = "cp
 def _proc_status_bytes(key: str) -> int:
     match = re.search(rf"^{key}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
     return int(match.group(1)) * 1024
+
+
+def _release_free_heap() -> None:
+    """glibc keeps freed chunks resident; a later allocation reusing them would not raise the RSS."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name) if name else None
