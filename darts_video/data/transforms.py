@@ -1,0 +1,69 @@
+"""Clip transforms with torchvision v2 on video tensors, as PySlowFast / MMAction2 do.
+
+Input: uint8 frames ``(T, H, W, 3)`` from the decoder. Output: float ``(C, T, H, W)`` normalised.
+- train: random short-side scale in ``train_scale``, random ``crop_size`` crop, horizontal flip;
+- val: short side to ``test_scale``, centre ``crop_size`` crop;
+- test: short side to ``test_scale``, three ``test_scale`` squares along the long side
+  (left / centre / right, or top / centre / bottom), MMAction2's ThreeCrop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+KINETICS_MEAN = (0.45, 0.45, 0.45)  # PySlowFast's defaults
+KINETICS_STD = (0.225, 0.225, 0.225)
+
+
+@dataclass(frozen=True)
+class ClipTransform:
+    crop_size: int = 224
+    train_scale: tuple[int, int] = (256, 320)
+    test_scale: int = 256
+    flip: bool = True
+    mean: tuple[float, float, float] = KINETICS_MEAN
+    std: tuple[float, float, float] = KINETICS_STD
+
+    def __post_init__(self) -> None:
+        low, high = self.train_scale
+        if not 0 < low <= high:
+            raise ValueError(f"train_scale must be an increasing pair of positive sizes, got {self.train_scale}")
+        if self.crop_size > low or self.crop_size > self.test_scale:
+            raise ValueError(f"crop_size {self.crop_size} is larger than the short side it is cut from ({low} / {self.test_scale})")
+
+    def train(self, frames: torch.Tensor) -> torch.Tensor:
+        steps = [v2.RandomShortestSize(min_size=list(range(self.train_scale[0], self.train_scale[1] + 1))), v2.RandomCrop(self.crop_size)]
+        if self.flip:
+            steps.append(v2.RandomHorizontalFlip())
+        return self._finish(v2.Compose(steps)(_as_video(frames)))
+
+    def val(self, frames: torch.Tensor) -> torch.Tensor:
+        video = v2.CenterCrop(self.crop_size)(self._resize(frames))
+        return self._finish(video)
+
+    def test_crop(self, frames: torch.Tensor, crop: int, num_crops: int = 3) -> torch.Tensor:
+        """Crop ``crop`` of ``num_crops`` evenly spaced squares along the long side."""
+        video = self._resize(frames)  # (T, C, H, W)
+        if num_crops == 1:
+            return self._finish(v2.CenterCrop(self.test_scale)(video))
+        height, width = video.shape[-2:]
+        offset = round(crop * (max(height, width) - self.test_scale) / (num_crops - 1))
+        centre = (min(height, width) - self.test_scale) // 2
+        top, left = (offset, centre) if height > width else (centre, offset)
+        return self._finish(v2.functional.crop(video, top, left, self.test_scale, self.test_scale))
+
+    def _resize(self, frames: torch.Tensor) -> tv_tensors.Video:
+        return v2.Resize(self.test_scale)(_as_video(frames))
+
+    def _finish(self, video: torch.Tensor) -> torch.Tensor:
+        video = v2.functional.to_dtype(video, torch.float32, scale=True)
+        video = v2.functional.normalize(video, list(self.mean), list(self.std))
+        return video.as_subclass(torch.Tensor).permute(1, 0, 2, 3).contiguous()  # (T, C, H, W) -> (C, T, H, W)
+
+
+def _as_video(frames: torch.Tensor) -> tv_tensors.Video:
+    return tv_tensors.Video(frames.permute(0, 3, 1, 2))  # (T, H, W, 3) -> (T, 3, H, W)

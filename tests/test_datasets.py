@@ -1,0 +1,97 @@
+"""The dataset core on real files: modes, bad videos inside a 2-worker DataLoader, splits."""
+
+import collections
+import json
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from helpers import VIDEOS
+from test_decode import make_bad_videos
+from darts_video.data import (
+    BadVideoLog,
+    ClipSampling,
+    ClipTransform,
+    TooManyBadVideos,
+    VideoClipDataset,
+    VideoEntry,
+    collate_clips,
+    load_split,
+    read_exclusions,
+    save_split,
+    stratified_split,
+)
+
+GOOD = [VideoEntry(str(VIDEOS / name), label) for label, name in enumerate(["arm_wrestling.mp4", "mpeg4_320x240.avi", "short_32frames.mp4"])]
+SMALL = dict(sampling=ClipSampling(num_frames=4, sampling_rate=4), transform=ClipTransform(crop_size=64, train_scale=(72, 96), test_scale=72))
+
+
+@pytest.mark.parametrize("mode,shape", [("train", (3, 4, 64, 64)), ("val", (3, 4, 64, 64)), ("test", (3, 4, 72, 72))])
+def test_every_mode_gives_clips_of_the_configured_shape(mode, shape):
+    dataset = VideoClipDataset(GOOD, ["a", "b", "c"], mode=mode, num_test_clips=2, num_test_crops=3, decode_short_side=72, **SMALL)
+    assert len(dataset) == (3 * 2 * 3 if mode == "test" else 3)
+    for item in range(len(dataset)):
+        sample = dataset[item]
+        assert sample["video"].shape == shape and sample["failures"] == []
+        assert sample["label"] == GOOD[sample["index"]].label
+
+
+def test_test_views_enumerate_clips_times_crops_per_video():
+    dataset = VideoClipDataset(GOOD[:1], ["a"], mode="test", num_test_clips=2, num_test_crops=3, **SMALL)
+    views = [dataset[i] for i in range(len(dataset))]
+    assert [(s["index"], s["view"]) for s in views] == [(0, v) for v in range(6)]
+    assert not torch.equal(views[0]["video"], views[2]["video"])  # left and right crops differ
+
+
+def mixed_entries(tmp_path):
+    bad = make_bad_videos(tmp_path / "bad")
+    return GOOD + [VideoEntry(str(path), 0) for path in bad.values()], {str(p) for p in bad.values()}
+
+
+def test_training_substitutes_bad_videos_and_reports_them_through_two_workers(tmp_path):
+    entries, bad_paths = mixed_entries(tmp_path)
+    dataset = VideoClipDataset(entries, ["a", "b", "c"], mode="train", **SMALL)
+    loader = DataLoader(dataset, batch_size=4, num_workers=2, collate_fn=collate_clips)
+    batches = list(loader)
+    assert sum(len(b["video"]) for b in batches) == len(entries)  # every sample replaced by a good one
+    reported = {f.split(": ", 1)[0] for b in batches for f in b["failures"]}
+    assert reported == bad_paths
+
+
+def test_evaluation_skips_bad_videos_and_lists_them(tmp_path):
+    entries, bad_paths = mixed_entries(tmp_path)
+    dataset = VideoClipDataset(entries, ["a", "b", "c"], mode="val", **SMALL)
+    batches = list(DataLoader(dataset, batch_size=3, num_workers=2, collate_fn=collate_clips))
+    indices = torch.cat([b["index"] for b in batches if b["video"] is not None]).tolist()
+    assert sorted(indices) == [0, 1, 2]
+    assert {f.split(": ", 1)[0] for b in batches for f in b["failures"]} == bad_paths
+
+
+def test_bad_video_log_stops_a_run_past_its_share_and_writes_an_exclusion_file(tmp_path):
+    entries, bad_paths = mixed_entries(tmp_path)
+    failures = [f for i in range(len(entries)) for f in VideoClipDataset(entries, ["a"], mode="val", **SMALL)[i]["failures"]]
+    BadVideoLog(len(entries), max_share=0.7).record(failures)  # 5 of 8 bad is allowed at 70 %
+    log = BadVideoLog(len(entries), max_share=0.5)
+    with pytest.raises(TooManyBadVideos, match=r"5 of 8 videos failed to decode, more than the allowed 50%") as error:
+        log.record(failures)
+    assert "zero_bytes.mp4: " in str(error.value)
+    exclusions = log.write(tmp_path / "bad_videos.txt")
+    assert read_exclusions(exclusions) == bad_paths
+    cleaned = VideoClipDataset(entries, ["a", "b", "c"], mode="val", exclude=exclusions, **SMALL)
+    assert len(cleaned) == 3 and sorted(cleaned.excluded) == sorted(bad_paths)
+
+
+def test_stratified_split_is_seeded_balanced_and_saved(tmp_path):
+    labels = [i % 4 for i in range(103)]
+    train, val = stratified_split(labels, val_fraction=0.5, seed=3)
+    assert (train, val) == stratified_split(labels, val_fraction=0.5, seed=3)
+    assert (train, val) != stratified_split(labels, val_fraction=0.5, seed=4)
+    assert sorted(train + val) == list(range(103)) and not set(train) & set(val)
+    per_class = collections.Counter(labels[i] for i in val)
+    assert all(abs(per_class[c] - labels.count(c) / 2) <= 0.5 for c in range(4))
+    path = save_split(tmp_path / "split.json", train, val, seed=3, names=[f"v{i}.mp4" for i in range(103)])
+    assert load_split(path) == (train, val)
+    assert json.loads(path.read_text())["val_names"][0] == f"v{val[0]}.mp4"
+    with pytest.raises(ValueError, match="leaves one half empty"):
+        stratified_split([0], 0.5)

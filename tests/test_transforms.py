@@ -1,0 +1,44 @@
+"""Train / val / test-view transforms on decoded frames."""
+
+import pytest
+import torch
+
+from darts_video.data.transforms import ClipTransform
+
+
+def frames(height=240, width=320, num=4) -> torch.Tensor:
+    columns = torch.arange(width).div(width / 256, rounding_mode="floor").to(torch.uint8)
+    return columns.expand(num, height, width).unsqueeze(-1).repeat(1, 1, 1, 3).contiguous()  # (T, H, W, 3)
+
+
+def test_train_val_and_test_give_normalised_c_t_h_w_clips():
+    transform = ClipTransform(crop_size=112, train_scale=(128, 160), test_scale=128)
+    x = frames()
+    assert transform.train(x).shape == (3, 4, 112, 112)
+    assert transform.val(x).shape == (3, 4, 112, 112)
+    assert transform.test_crop(x, 0).shape == (3, 4, 128, 128)
+    clip = transform.val(x)
+    assert clip.dtype == torch.float32 and -3 < clip.mean() < 3
+
+
+def test_three_test_crops_cover_left_centre_right_of_the_long_side():
+    transform = ClipTransform(crop_size=112, train_scale=(128, 128), test_scale=128, mean=(0, 0, 0), std=(1, 1, 1))
+    x = frames(240, 320)  # resized to 128 x 171; pixel value grows with the column
+    left, centre, right = (transform.test_crop(x, k) for k in range(3))
+    assert left[0, 0, 0, 0] < centre[0, 0, 0, 0] < right[0, 0, 0, 0]
+    assert left[0, 0, 0, 0] == pytest.approx(0, abs=0.01) and right[0, 0, 0, -1] == pytest.approx(255 / 255, abs=0.01)
+
+
+def test_three_test_crops_run_along_the_height_of_portrait_videos():
+    transform = ClipTransform(crop_size=64, train_scale=(64, 64), test_scale=64)
+    x = frames(240, 320).transpose(1, 2).contiguous()  # (T, 320, 240, 3) portrait: value grows with the row
+    tops = [transform.test_crop(x, k)[0, 0, 0, 0] for k in range(3)]
+    assert tops[0] < tops[1] < tops[2]
+
+
+def test_flip_can_be_switched_off_and_crops_must_fit():
+    transform = ClipTransform(crop_size=32, train_scale=(32, 32), test_scale=32, flip=False)
+    x = frames(32, 32)
+    assert torch.equal(transform.train(x), transform.val(x))
+    with pytest.raises(ValueError, match="crop_size 300 is larger"):
+        ClipTransform(crop_size=300)
