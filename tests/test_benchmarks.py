@@ -12,3 +12,10 @@ def test_bench_ops_quick_prints_both_tables():
     assert result.returncode == 0, result.stderr
     assert "| dot_spatiotemporal_softmax |" in result.stdout
     assert "fwd+bwd speed-up" in result.stdout
+
+
+def test_bench_data_quick_prints_both_tables():
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_data.py"), "--quick"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "| 320x240, 2 s | 50 |" in result.stdout
+    assert "2 workers clips/s" in result.stdout

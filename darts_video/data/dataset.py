@@ -1,6 +1,7 @@
 """One decoding / sampling core for every video dataset, and what to do with bad videos.
 
-A sample is a dict: ``video`` (C, T, H, W) float, ``label``, ``index`` (of the video), ``view``
+A sample is a dict: ``video`` (C, T, H, W) uint8 (normalised batch-wise by the loop with
+:meth:`ClipTransform.normalize`), ``label``, ``index`` (of the video), ``view``
 (test view number) and ``failures`` ("path: reason" for every video that failed on the way).
 Training replaces a video that fails to decode by another random one; val/test yield ``video``
 None, which :func:`collate_clips` drops while keeping its failure. Failures travel inside

@@ -1,6 +1,9 @@
 """Clip transforms with torchvision v2 on video tensors, as PySlowFast / MMAction2 do.
 
-Input: uint8 frames ``(T, H, W, 3)`` from the decoder. Output: float ``(C, T, H, W)`` normalised.
+Input: uint8 frames ``(T, H, W, 3)`` from the decoder. Output: uint8 ``(C, T, H, W)``; the training
+loop calls :meth:`ClipTransform.normalize` on whole batches on its device. Shipping uint8 out of
+DataLoader workers moves 4x fewer bytes between processes and measured 1.5x more clips/s on 2
+cores (docs/benchmarks.md), and normalising on a GPU is free.
 - train: random short-side scale in ``train_scale``, random ``crop_size`` crop, horizontal flip;
 - val: short side to ``test_scale``, centre ``crop_size`` crop;
 - test: short side to ``test_scale``, three ``test_scale`` squares along the long side
@@ -39,29 +42,34 @@ class ClipTransform:
         steps = [v2.RandomShortestSize(min_size=list(range(self.train_scale[0], self.train_scale[1] + 1))), v2.RandomCrop(self.crop_size)]
         if self.flip:
             steps.append(v2.RandomHorizontalFlip())
-        return self._finish(v2.Compose(steps)(_as_video(frames)))
+        return self._to_c_t_h_w(v2.Compose(steps)(_as_video(frames)))
 
     def val(self, frames: torch.Tensor) -> torch.Tensor:
         video = v2.CenterCrop(self.crop_size)(self._resize(frames))
-        return self._finish(video)
+        return self._to_c_t_h_w(video)
 
     def test_crop(self, frames: torch.Tensor, crop: int, num_crops: int = 3) -> torch.Tensor:
         """Crop ``crop`` of ``num_crops`` evenly spaced squares along the long side."""
         video = self._resize(frames)  # (T, C, H, W)
         if num_crops == 1:
-            return self._finish(v2.CenterCrop(self.test_scale)(video))
+            return self._to_c_t_h_w(v2.CenterCrop(self.test_scale)(video))
         height, width = video.shape[-2:]
         offset = round(crop * (max(height, width) - self.test_scale) / (num_crops - 1))
         centre = (min(height, width) - self.test_scale) // 2
         top, left = (offset, centre) if height > width else (centre, offset)
-        return self._finish(v2.functional.crop(video, top, left, self.test_scale, self.test_scale))
+        return self._to_c_t_h_w(v2.functional.crop(video, top, left, self.test_scale, self.test_scale))
+
+    def normalize(self, video: torch.Tensor) -> torch.Tensor:
+        """uint8 ``(..., C, T, H, W)`` -> float32, scaled to [0, 1] and standardised per channel."""
+        shape = (3, 1, 1, 1)
+        mean = torch.tensor(self.mean, device=video.device).view(shape)
+        std = torch.tensor(self.std, device=video.device).view(shape)
+        return (video.float() / 255 - mean) / std
 
     def _resize(self, frames: torch.Tensor) -> tv_tensors.Video:
         return v2.Resize(self.test_scale)(_as_video(frames))
 
-    def _finish(self, video: torch.Tensor) -> torch.Tensor:
-        video = v2.functional.to_dtype(video, torch.float32, scale=True)
-        video = v2.functional.normalize(video, list(self.mean), list(self.std))
+    def _to_c_t_h_w(self, video: torch.Tensor) -> torch.Tensor:
         return video.as_subclass(torch.Tensor).permute(1, 0, 2, 3).contiguous()  # (T, C, H, W) -> (C, T, H, W)
 
 
