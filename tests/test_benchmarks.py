@@ -19,3 +19,9 @@ def test_bench_data_quick_prints_both_tables():
     assert result.returncode == 0, result.stderr
     assert "| 320x240, 2 s | 50 |" in result.stdout
     assert "2 workers clips/s" in result.stdout
+
+
+def test_bench_synthetic_quick_prints_the_table():
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_synthetic.py"), "--quick"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "| dot_temporal_softmax |" in result.stdout and "spatial pair" in result.stdout

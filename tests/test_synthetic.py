@@ -38,6 +38,17 @@ def test_clips_are_deterministic_per_seed_and_split():
     assert torch.equal(a[5]["video"], b[5]["video"])
 
 
+def test_fresh_each_epoch_draws_new_clips_per_epoch_deterministically():
+    fresh, fixed = SyntheticVideoDataset(8, seed=1, fresh_each_epoch=True), SyntheticVideoDataset(8, seed=1)
+    epoch0 = fresh.clip(2)
+    fresh.set_epoch(1), fixed.set_epoch(1)
+    assert not np.array_equal(fresh.clip(2), epoch0)
+    assert np.array_equal(fixed.clip(2), SyntheticVideoDataset(8, seed=1).clip(2))
+    again = SyntheticVideoDataset(8, seed=1, fresh_each_epoch=True)
+    again.set_epoch(1)
+    assert np.array_equal(again.clip(2), fresh.clip(2)) and fresh.label(2) == again.label(2)
+
+
 def test_classes_are_balanced_and_samples_have_the_dataset_form():
     dataset = SyntheticVideoDataset(80)
     assert np.bincount(dataset.labels).tolist() == [10] * len(CLASSES)

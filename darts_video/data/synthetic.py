@@ -44,8 +44,7 @@ PALETTE = np.array(
     [(220, 40, 40), (40, 200, 40), (50, 80, 230), (230, 220, 40), (210, 50, 210), (40, 210, 210)], dtype=np.uint8
 )
 MIN_DISTANCE = 16  # px between object centres: beyond the tiny backbone's receptive field
-# The transform for 32x32 clips: no resizing or cropping, and no flip (it is harmless here, but the
-# clips are already exactly what the model sees).
+# Clips are exactly what the model sees: no resizing, cropping or flip; only the normalisation.
 SYNTHETIC_TRANSFORM = ClipTransform(crop_size=SIZE, train_scale=(SIZE, SIZE), test_scale=SIZE, flip=False)
 
 
@@ -112,17 +111,25 @@ def _paint(clip: np.ndarray, frames, y: int, x: int, mask: np.ndarray, colour: n
 class SyntheticVideoDataset(Dataset):
     """``num_clips`` procedural clips, classes balanced (label = index mod 8), deterministic per seed.
 
-    Samples have the same form as :class:`~darts_video.data.dataset.VideoClipDataset`'s.
+    With ``fresh_each_epoch`` the clips of epoch ``e`` (see :meth:`set_epoch`) are new draws:
+    the relations are learnt from many more distinct examples at no extra cost per epoch, where a
+    fixed set of a few thousand clips lets a network memorise it instead (docs/data.md). Samples
+    have the same form as :class:`~darts_video.data.dataset.VideoClipDataset`'s.
     """
 
     classes = list(CLASSES)
 
-    def __init__(self, num_clips: int = 2000, split: str = "train", seed: int = 0, transform: ClipTransform = SYNTHETIC_TRANSFORM) -> None:
+    def __init__(self, num_clips: int = 2000, split: str = "train", seed: int = 0, fresh_each_epoch: bool = False) -> None:
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {tuple(SPLITS)}")
         if num_clips < 1:
             raise ValueError(f"num_clips must be positive, got {num_clips}")
-        self.num_clips, self.split, self.seed, self.transform = num_clips, split, seed, transform
+        self.num_clips, self.split, self.seed, self.fresh_each_epoch = num_clips, split, seed, fresh_each_epoch
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Call before each epoch's DataLoader iterator is created (workers take a copy)."""
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return self.num_clips
@@ -135,13 +142,12 @@ class SyntheticVideoDataset(Dataset):
         return [self.label(i) for i in range(self.num_clips)]
 
     def clip(self, index: int) -> np.ndarray:
-        """The uint8 ``(T, H, W, 3)`` clip at ``index``."""
+        """The uint8 ``(T, H, W, 3)`` clip at ``index`` (in the current epoch, if fresh)."""
         if not 0 <= index < self.num_clips:
             raise IndexError(f"index {index} out of range for {self.num_clips} clips")
-        rng = np.random.default_rng([self.seed, SPLITS[self.split], index])
-        return make_clip(self.label(index), rng)
+        stream = [self.seed, SPLITS[self.split], index] + ([self.epoch] if self.fresh_each_epoch else [])
+        return make_clip(self.label(index), np.random.default_rng(stream))
 
     def __getitem__(self, index: int) -> dict:
-        frames = torch.from_numpy(self.clip(index))
-        video = self.transform.train(frames) if self.split == "train" else self.transform.val(frames)
+        video = torch.from_numpy(self.clip(index)).permute(3, 0, 1, 2)  # (T, H, W, 3) -> (C, T, H, W)
         return {"video": video, "label": self.label(index), "index": index, "view": 0, "failures": []}
