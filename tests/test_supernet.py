@@ -1,0 +1,135 @@
+"""Mixed ops and cells, the supernet's parameters, GDAS sampling, PC-DARTS, the discretizer."""
+
+import itertools
+import random
+
+import pytest
+import torch
+
+from darts_video.backbones import create_backbone
+from darts_video.cell import Cell
+from darts_video.genotype import Genotype
+from darts_video.ops import OpConfig
+from darts_video.space import SearchSpace
+from darts_video.supernet import ArchWeights, MixedOp, Supernet, derive_genotype
+from darts_video.supernet.mixed import MixedCell, WeightsSlot, channel_shuffle
+
+SMALL_SPACE = SearchSpace.from_patterns(["identity", "dot_*_softmax", "map_spatial_*"], num_nodes=3)
+
+
+def test_mixed_op_is_the_hand_computed_weighted_sum():
+    mixed = MixedOp(SMALL_SPACE.ops, 8, OpConfig())
+    x = torch.randn(2, 8, 4, 6, 6)
+    weights = torch.rand(len(SMALL_SPACE.ops)).softmax(0)
+    expected = torch.zeros_like(x)
+    for w, op in zip(weights, mixed.ops):
+        expected += w * op(x)
+    assert torch.allclose(mixed(x, weights), expected, atol=1e-6)
+
+
+def test_sparse_mixed_op_runs_only_the_chosen_op():
+    mixed = MixedOp(SMALL_SPACE.ops, 8, OpConfig())
+    calls = []
+    for index, op in enumerate(mixed.ops):
+        op.register_forward_hook(lambda module, args, out, index=index: calls.append(index))
+    weights = torch.zeros(len(SMALL_SPACE.ops))
+    weights[2] = 1.0
+    x = torch.randn(1, 8, 2, 4, 4)
+    assert torch.equal(mixed(x, weights, sparse=True), mixed.ops[2](x))
+    assert calls == [2, 2]
+
+
+def one_hot_weights(space: SearchSpace, genotype: Genotype) -> ArchWeights:
+    ops = torch.zeros(space.num_nodes, len(space.ops))
+    inputs = [torch.zeros(len(space.candidate_inputs(i))) for i in range(1, space.num_nodes + 1)]
+    for number, node in enumerate(genotype.nodes, start=1):
+        ops[number - 1, space.ops.index(node.op)] = 1
+        inputs[number - 1][space.candidate_inputs(number).index(node.input)] = 1
+    return ArchWeights(ops, inputs, sparse=False)
+
+
+@pytest.mark.parametrize("seed,connections", list(itertools.product(range(4), ("dense", "chain"))))
+def test_one_hot_mixed_cell_equals_the_discrete_cell_of_its_genotype(seed, connections):
+    space = SearchSpace(SMALL_SPACE.ops, num_nodes=3, connections=connections)
+    genotype = space.sample(random.Random(seed))
+    slot = WeightsSlot()
+    mixed = MixedCell(space, 8, slot).eval()
+    torch.nn.init.normal_(mixed.sink.norm.weight)
+    discrete = Cell(genotype, 8).eval()
+    for number, node in enumerate(genotype.nodes):
+        discrete.ops[number].load_state_dict(mixed.nodes[number].ops[space.ops.index(node.op)].state_dict())
+    discrete.sink.load_state_dict(mixed.sink.state_dict())
+    slot.weights = one_hot_weights(space, genotype)
+    x = torch.randn(2, 8, 4, 6, 6)
+    assert torch.allclose(mixed(x), discrete(x), atol=1e-5)
+
+
+def test_supernet_parameters_split_into_disjoint_architecture_and_weight_lists():
+    net = Supernet(create_backbone("tiny"), SMALL_SPACE, points=["stage2", "stage3"])
+    arch, weights = net.arch_parameters(), net.weight_parameters()
+    assert {id(p) for p in arch}.isdisjoint({id(p) for p in weights})
+    assert len(arch) + len(weights) == len(list(net.parameters()))
+    state = net.state_dict()
+    assert state["arch.alphas"].shape == (3, len(SMALL_SPACE.ops)) and "arch.betas.2" in state
+    cells = [m for m in net.modules() if isinstance(m, MixedCell)]
+    assert len(cells) == 2 and cells[0].slot is cells[1].slot  # one searched cell, weights per position
+
+
+@pytest.mark.parametrize("mode", ["darts", "gdas", "pc"])
+def test_fresh_supernet_is_the_bare_backbone_and_alpha_learns_once_the_cell_opens(mode):
+    torch.manual_seed(0)
+    backbone = create_backbone("tiny")
+    bare = create_backbone("tiny")
+    bare.load_state_dict(backbone.state_dict())
+    net = Supernet(backbone, SMALL_SPACE, mode=mode).eval()
+    x = torch.randn(2, 3, 4, 16, 16)
+    assert torch.allclose(net(x), bare.eval()(x), atol=1e-6)
+    for cell in (m for m in net.modules() if isinstance(m, MixedCell)):
+        torch.nn.init.ones_(cell.sink.norm.weight)
+    net(x).pow(2).sum().backward()
+    assert net.arch.alphas.grad.abs().sum() > 0
+    assert all(beta.grad is not None for beta in net.arch.betas[1:])
+
+
+def test_gdas_samples_one_op_per_node_and_the_same_cell_at_every_position():
+    net = Supernet(create_backbone("tiny"), SMALL_SPACE, points=["stage2", "stage3"], mode="gdas")
+    seen = []
+    net.backbone.stage2.attention.register_forward_pre_hook(lambda module, args: seen.append(module.slot.weights))
+    net.backbone.stage3.attention.register_forward_pre_hook(lambda module, args: seen.append(module.slot.weights))
+    net(torch.randn(1, 3, 4, 16, 16))
+    assert seen[0] is seen[1] and seen[0].sparse
+    assert torch.equal(seen[0].ops.sum(-1), torch.ones(3)) and set(seen[0].ops.unique().tolist()) == {0.0, 1.0}
+
+
+def test_partial_channels_mix_a_quarter_and_shuffle():
+    net = Supernet(create_backbone("tiny"), SMALL_SPACE, mode="pc", partial_channels=4)
+    cell = net.backbone.stage2.attention
+    assert cell.nodes[0].ops[1].qkv.in_channels == 32 // 4
+    assert channel_shuffle(torch.arange(8.0).view(1, 8, 1, 1, 1), 2).flatten().tolist() == [0, 4, 1, 5, 2, 6, 3, 7]
+    with pytest.raises(ValueError, match="partial_channels = 3 must divide the 32 channels"):
+        Supernet(create_backbone("tiny"), SMALL_SPACE, mode="pc", partial_channels=3)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [({"mode": "enas"}, "unknown search mode 'enas'"), ({"points": ["stage9"]}, r"insertion points \['stage9'\] not usable; TinyVideoNet has: stage2, stage3")],
+)
+def test_bad_supernet_options_are_rejected_before_anything_runs(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Supernet(create_backbone("tiny"), SMALL_SPACE, **kwargs)
+
+
+def test_derived_genotype_takes_the_argmax_and_records_the_probabilities(tmp_path):
+    net = Supernet(create_backbone("tiny"), SMALL_SPACE)
+    with torch.no_grad():
+        net.arch.alphas.zero_()
+        net.arch.alphas[0, 3] = 5.0
+        net.arch.betas[2][1] = 5.0
+    genotype = derive_genotype(net.arch, {"seed": 3, "epoch": 7})
+    assert genotype.nodes[0].op == SMALL_SPACE.ops[3] and genotype.nodes[2].input == 1
+    assert genotype.sink == (1, 2, 3)
+    decision = genotype.provenance["decisions"][0]["op_probabilities"]
+    assert max(decision, key=decision.get) == SMALL_SPACE.ops[3].name
+    assert genotype.provenance["epoch"] == 7
+    SMALL_SPACE.check(genotype)
+    assert Genotype.load(genotype.save(tmp_path / "g.json"), SMALL_SPACE) == genotype
