@@ -66,10 +66,10 @@ class MixedCell(nn.Module):
         for number, node in enumerate(self.nodes, start=1):
             candidates = [states[j] for j in self.space.candidate_inputs(number)]
             h = weighted_sum(candidates, weights.inputs[number - 1], weights.sparse)
-            states.append(self._apply(node, h, weights.ops[number - 1], weights.sparse))
+            states.append(self._mix_node(node, h, weights.ops[number - 1], weights.sparse))
         return x + self.sink(states[1:])
 
-    def _apply(self, node: MixedOp, h: Tensor, weights: Tensor, sparse: bool) -> Tensor:
+    def _mix_node(self, node: MixedOp, h: Tensor, weights: Tensor, sparse: bool) -> Tensor:
         if self.partial_channels == 1:
             return node(h, weights, sparse)
         active = h.shape[1] // self.partial_channels
