@@ -1,12 +1,23 @@
-"""Supernet search entry point. The search itself lands with the supernet issue (#4)."""
+"""Search an attention cell: ``python scripts/search_supernet.py`` (``--help`` lists every option)."""
 
 import sys
 
+from darts_video.engine import CheckpointError, RunConfigMismatch
+from darts_video.genotype import GenotypeError
+from darts_video.search import NonFiniteLoss, run_search
+from darts_video.search_config import build_parser, config_from_args
+
+
+def main() -> int:
+    try:
+        config = config_from_args(build_parser().parse_args())
+        genotype = run_search(config)
+    except (ValueError, KeyError, GenotypeError, RunConfigMismatch, CheckpointError, NonFiniteLoss) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"searched cell: {genotype}")
+    return 0
+
+
 if __name__ == "__main__":
-    print(
-        "search_supernet.py: not yet available — the supernet search lands with issue #4.\n"
-        "What works today: `python scripts/describe.py space` (the search space) and\n"
-        "`python scripts/describe.py genotype divided_space_time --out cell` (a cell and its diagram).",
-        file=sys.stderr,
-    )
-    sys.exit(1)
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""The supernet search, top to bottom: data halves, supernet, bilevel loop, genotype per epoch.
+
+Weights learn on the search-train half, α/β on the search-val half (never the evaluation set).
+Every epoch derives and saves the genotype, logs α/β, and checkpoints everything needed to
+continue identically; re-running the same configuration on the same folder resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm import tqdm
+
+from darts_video.backbones import create_backbone
+from darts_video.data import collate_clips, save_split, stratified_split
+from darts_video.diagram import genotype_to_text, write_diagram
+from darts_video.engine import RunDirectory, restore_rng_state, rng_state
+from darts_video.genotype import Genotype
+from darts_video.ops import OpConfig
+from darts_video.search_config import SearchConfig, build_training_data
+from darts_video.space import SearchSpace
+from darts_video.supernet import Supernet, derive_genotype
+from darts_video.supernet.architect import Architect
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+def run_search(config: SearchConfig) -> Path:
+    """Search, or resume the search in ``config.out``; returns the path of the final genotype."""
+    torch.manual_seed(config.seed)
+    device = torch.device(config.resolved_device())
+    dataset, classes, transform = build_training_data(config)
+    train_indices, val_indices = stratified_split(dataset.labels, 0.5, config.seed)
+    if config.batch_size > min(len(train_indices), len(val_indices)):
+        raise ValueError(f"--batch-size {config.batch_size} is larger than a search half ({min(len(train_indices), len(val_indices))} clips)")
+    space = SearchSpace.from_patterns(config.ops, num_nodes=config.nodes, connections=config.connections,
+                                      op_config=OpConfig(config.reduction, config.heads))
+    backbone = create_backbone(config.backbone, num_classes=len(classes))
+    model = Supernet(backbone, space, config.points, config.mode, config.partial_channels).to(device)
+    # only now, with every option checked, does the run directory appear
+    run = RunDirectory(config.out, dataclasses.asdict(config))
+    save_split(run.path / "split.json", train_indices, val_indices, config.seed)
+    weight_optimizer = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=0.9, weight_decay=3e-4)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_optimizer, T_max=config.epochs, eta_min=config.lr / 50)
+    architect = Architect(model, weight_optimizer, lr=config.arch_lr, order=config.order, beta_decay_weight=config.beta_decay)
+
+    start_epoch, step = 0, 0
+    state = run.resume_state()
+    if state is not None:
+        model.load_state_dict(state["model"])
+        weight_optimizer.load_state_dict(state["weight_optimizer"])
+        architect.optimizer.load_state_dict(state["arch_optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, step = state["epoch"] + 1, state["step"]
+        restore_rng_state(state["rng"])
+        print(f"resuming {run.path} after epoch {state['epoch'] + 1}")
+
+    genotype_path = run.path / "genotype.json"
+    for epoch in range(start_epoch, config.epochs):
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        model.temperature = config.tau_max - (config.tau_max - config.tau_min) * epoch / max(1, config.epochs - 1)
+        search_arch = epoch >= config.warmup_epochs
+        train_loader = _loader(Subset(dataset, train_indices), config)
+        val_batches = iter(_loader(Subset(dataset, val_indices), config))  # persistent within the epoch
+        totals = {"loss": 0.0, "correct": 0, "seen": 0, "arch_loss": 0.0, "arch_steps": 0, "data_s": 0.0, "compute_s": 0.0}
+        tick = time.perf_counter()
+        model.train()
+        for batch in tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False):
+            if batch["video"] is None:
+                continue
+            clips, labels = transform.normalize(batch["video"].to(device)), batch["label"].to(device)
+            started = time.perf_counter()
+            totals["data_s"] += started - tick
+            if search_arch:
+                val_batch = next(val_batches, None)
+                if val_batch is None:
+                    val_batches = iter(_loader(Subset(dataset, val_indices), config))
+                    val_batch = next(val_batches)
+                val_clips = transform.normalize(val_batch["video"].to(device))
+                totals["arch_loss"] += architect.step((clips, labels), (val_clips, val_batch["label"].to(device)), scheduler.get_last_lr()[0])
+                totals["arch_steps"] += 1
+            logits = model(clips)
+            loss = F.cross_entropy(logits, labels)
+            if not math.isfinite(loss.item()):
+                raise NonFiniteLoss(f"loss became {loss.item()} at step {step} (epoch {epoch + 1}); the last good checkpoint is {run.latest_checkpoint}")
+            weight_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.weight_parameters(), 5.0)
+            weight_optimizer.step()
+            step += 1
+            totals["loss"] += loss.item() * len(labels)
+            totals["correct"] += (logits.argmax(1) == labels).sum().item()
+            totals["seen"] += len(labels)
+            tick = time.perf_counter()
+            totals["compute_s"] += tick - started
+        scheduler.step()
+
+        genotype = derive_genotype(model.arch, {"dataset": config.data, "backbone": config.backbone, "seed": config.seed,
+                                                "epoch": epoch + 1, "mode": config.mode, "order": config.order})
+        genotype.save(run.path / "genotypes" / f"epoch_{epoch + 1:03d}.json")
+        genotype.save(genotype_path)
+        record = {
+            "step": step, "epoch": epoch + 1, "loss/train": totals["loss"] / max(1, totals["seen"]),
+            "accuracy/train": 100 * totals["correct"] / max(1, totals["seen"]),
+            "time/data_s": totals["data_s"], "time/compute_s": totals["compute_s"], "gdas/temperature": model.temperature,
+        }
+        if totals["arch_steps"]:
+            record["loss/arch_val"] = totals["arch_loss"] / totals["arch_steps"]
+        record.update(_probabilities(model, space))
+        run.log_metrics(record)
+        run.save_checkpoint({
+            "model": model.state_dict(), "weight_optimizer": weight_optimizer.state_dict(),
+            "arch_optimizer": architect.optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "epoch": epoch, "step": step, "rng": rng_state(),
+        })
+        print(f"epoch {epoch + 1}/{config.epochs}: train loss {record['loss/train']:.3f}, accuracy {record['accuracy/train']:.1f} %"
+              + (f", arch val loss {record['loss/arch_val']:.3f}" if "loss/arch_val" in record else " (warm-up: α frozen)")
+              + f"\n{genotype_to_text(genotype)}")
+
+    run.close()
+    diagram = write_diagram(Genotype.load(genotype_path), run.path / "cell", title=f"searched cell ({config.data}, {config.mode})")
+    run.write_json("summary.json", {"genotype": str(genotype_path), "diagram": [str(p) for p in diagram], "steps": step})
+    return genotype_path
+
+
+def _loader(dataset: Dataset, config: SearchConfig) -> DataLoader:
+    return DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True,
+                      num_workers=config.workers, collate_fn=collate_clips)
+
+
+def _probabilities(model: Supernet, space: SearchSpace) -> dict[str, float]:
+    """Every decision's probabilities as scalars: ``alpha/node1/dot_temporal_softmax``, ``beta/node2/input0``."""
+    scalars = {}
+    for number, row in enumerate(model.arch.op_probabilities().tolist(), start=1):
+        scalars.update({f"alpha/node{number}/{spec.name}": p for spec, p in zip(space.ops, row)})
+    for number, row in enumerate(model.arch.input_probabilities(), start=1):
+        scalars.update({f"beta/node{number}/input{j}": p for j, p in zip(space.candidate_inputs(number), row.tolist())})
+    return scalars

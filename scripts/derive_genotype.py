@@ -1,0 +1,56 @@
+"""Re-derive the genotype of any search checkpoint, and export it as JSON and a cell diagram.
+
+    python scripts/derive_genotype.py runs/search/checkpoints/latest.pt [--out cell]
+
+Reads the run's config.json (two folders up) for the search space, takes α and β from the
+checkpoint, and writes OUT.json plus OUT.dot (and .png/.svg with Graphviz).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from darts_video.diagram import genotype_to_text, write_diagram
+from darts_video.engine import CheckpointError, load_checkpoint
+from darts_video.ops import OpConfig
+from darts_video.space import SearchSpace
+from darts_video.supernet import ArchitectureParameters, derive_genotype
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", type=Path, help="a search checkpoint (RUN/checkpoints/*.pt)")
+    parser.add_argument("--out", type=Path, help="output stem (default: RUN/derived_epoch_<N>)")
+    args = parser.parse_args()
+    run = args.checkpoint.resolve().parent.parent
+    try:
+        state = load_checkpoint(args.checkpoint)
+        config = json.loads((run / "config.json").read_text())
+    except (CheckpointError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    space = SearchSpace.from_patterns(config["ops"], num_nodes=config["nodes"], connections=config["connections"],
+                                      op_config=OpConfig(config["reduction"], config["heads"]))
+    arch = ArchitectureParameters(space)
+    arch_state = {key.removeprefix("arch."): value for key, value in state["model"].items() if key.startswith("arch.")}
+    try:
+        arch.load_state_dict(arch_state)
+    except RuntimeError as error:
+        print(f"error: {args.checkpoint}: its α/β do not fit the search space of {run / 'config.json'}: {error}", file=sys.stderr)
+        return 2
+    epoch = state["epoch"] + 1
+    genotype = derive_genotype(arch, {"dataset": config["data"], "backbone": config["backbone"], "seed": config["seed"],
+                                      "epoch": epoch, "mode": config["mode"], "order": config["order"], "checkpoint": str(args.checkpoint)})
+    stem = args.out or run / f"derived_epoch_{epoch:03d}"
+    genotype.save(stem.with_suffix(".json"))
+    written = write_diagram(genotype, stem, title=f"{run.name}, epoch {epoch}")
+    print(genotype_to_text(genotype))
+    print("wrote " + ", ".join(str(p) for p in [stem.with_suffix(".json"), *written]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""The search command end to end on a tiny budget: artifacts, resume, bad input, NaN."""
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from darts_video.data.synthetic import SyntheticVideoDataset
+from darts_video.engine import RunConfigMismatch, load_checkpoint
+from darts_video.genotype import Genotype
+from darts_video.search import NonFiniteLoss, run_search
+from darts_video.search_config import SearchConfig
+from darts_video.space import SearchSpace
+
+REPO = Path(__file__).resolve().parents[1]
+OPS = ["identity", "map_temporal_sigmoid", "dot_temporal_softmax"]
+
+
+def tiny(tmp_path, **overrides) -> SearchConfig:
+    options = dict(out=str(tmp_path / "run"), num_clips=64, epochs=2, warmup_epochs=1, batch_size=8, ops=OPS, nodes=2, device="cpu")
+    return SearchConfig(**{**options, **overrides})
+
+
+def test_a_search_writes_every_artifact_and_tensorboard_holds_the_expected_tags(tmp_path):
+    config = tiny(tmp_path)
+    genotype_path = run_search(config)
+    run = Path(config.out)
+    genotype = Genotype.load(genotype_path, SearchSpace.from_patterns(OPS, num_nodes=2))
+    assert genotype.provenance["epoch"] == 2 and genotype.provenance["dataset"] == "synthetic"
+    assert sorted(p.name for p in (run / "genotypes").iterdir()) == ["epoch_001.json", "epoch_002.json"]
+    assert json.loads((run / "config.json").read_text())["ops"] == OPS
+    split = json.loads((run / "split.json").read_text())
+    assert len(split["train"]) == len(split["val"]) == 32 and not set(split["train"]) & set(split["val"])
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2] and "loss/arch_val" not in metrics[0] and "loss/arch_val" in metrics[1]
+    assert abs(sum(metrics[1][f"alpha/node1/{op}"] for op in OPS) - 1) < 1e-6
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"loss/train", "accuracy/train", "loss/arch_val", "time/data_s", "time/compute_s", "alpha/node2/dot_temporal_softmax", "beta/node2/input1"} <= tags
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["epoch"] == 1
+    assert (run / "cell.dot").exists() and json.loads((run / "summary.json").read_text())["genotype"] == str(genotype_path)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_killed_search_resumes_to_the_same_alpha_and_weights(tmp_path, monkeypatch):
+    straight = tiny(tmp_path, out=str(tmp_path / "straight"), epochs=3)
+    run_search(straight)
+    interrupted = replace(straight, out=str(tmp_path / "interrupted"))
+    original = SyntheticVideoDataset.set_epoch
+
+    def kill_at_epoch_two(self, epoch):
+        if epoch == 2:
+            raise Killed()
+        original(self, epoch)
+
+    monkeypatch.setattr(SyntheticVideoDataset, "set_epoch", kill_at_epoch_two)
+    with pytest.raises(Killed):
+        run_search(interrupted)
+    monkeypatch.setattr(SyntheticVideoDataset, "set_epoch", original)
+    run_search(interrupted)
+    a = load_checkpoint(Path(straight.out) / "checkpoints" / "latest.pt")["model"]
+    b = load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")["model"]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-5), key
+    assert Genotype.load(Path(straight.out) / "genotype.json").nodes == Genotype.load(Path(interrupted.out) / "genotype.json").nodes
+
+
+def test_reusing_a_run_directory_with_other_options_is_refused(tmp_path):
+    run_search(tiny(tmp_path, epochs=1, warmup_epochs=0))
+    with pytest.raises(RunConfigMismatch, match="lr: 0.05 -> 0.1"):
+        run_search(tiny(tmp_path, epochs=1, warmup_epochs=0, lr=0.1))
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"ops": ["conv_*"]}, "operation pattern 'conv_\\*' matches no registered operation"),
+        ({"points": ["stage9"]}, "insertion points \\['stage9'\\] not usable"),
+        ({"batch_size": 64}, "--batch-size 64 is larger than a search half \\(32 clips\\)"),
+        ({"mode": "enas"}, "unknown search mode 'enas'"),
+    ],
+)
+def test_bad_options_fail_before_training(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        run_search(tiny(tmp_path, **overrides))
+    assert not (tmp_path / "run").exists()  # nothing written: the corrected command starts afresh
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [({"data": "list"}, "--data list needs --annotations"), ({"warmup_epochs": 2}, "--warmup-epochs 2 must be at least 0 and below --epochs 2")],
+)
+def test_inconsistent_options_are_rejected_by_the_config(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        tiny(tmp_path, **overrides)
+
+
+def test_a_non_finite_loss_stops_the_run_naming_the_step_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    import darts_video.search as search
+
+    calls = {"n": 0}
+    real = search.F.cross_entropy
+
+    def breaks_in_epoch_two(logits, labels):
+        calls["n"] += 1
+        loss = real(logits, labels)
+        return loss * float("nan") if calls["n"] > 4 else loss
+
+    monkeypatch.setattr(search.F, "cross_entropy", breaks_in_epoch_two)
+    with pytest.raises(NonFiniteLoss, match=r"loss became nan at step 4 \(epoch 2\); the last good checkpoint is .*latest.pt"):
+        run_search(tiny(tmp_path))
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["epoch"] == 0
+
+
+def test_the_command_line_documents_its_options_and_reports_bad_ones():
+    script = str(REPO / "scripts" / "search_supernet.py")
+    help_text = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True).stdout
+    for option in ("--data", "--backbone", "--points", "--nodes", "--ops", "--mode", "--order", "--epochs", "--batch-size", "--crop-size", "--device", "--seed", "--out"):
+        assert option in help_text
+    result = subprocess.run([sys.executable, script, "--ops", "dot_*", "tanh_*", "--out", "/nonexistent/never"], capture_output=True, text=True)
+    assert result.returncode == 2 and "error: operation pattern 'tanh_*' matches no registered operation" in result.stderr
+
+
+def test_derive_genotype_re_derives_the_search_result_from_its_checkpoint(tmp_path):
+    config = tiny(tmp_path)
+    searched = Genotype.load(run_search(config))
+    checkpoint = Path(config.out) / "checkpoints" / "latest.pt"
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "derive_genotype.py"), str(checkpoint), "--out", str(tmp_path / "derived")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    derived = Genotype.load(tmp_path / "derived.json")
+    assert derived.nodes == searched.nodes and derived.provenance["epoch"] == 2
+    assert (tmp_path / "derived.dot").exists()
+    (tmp_path / "cut.pt").write_bytes(checkpoint.read_bytes()[:200])
+    bad = subprocess.run([sys.executable, str(REPO / "scripts" / "derive_genotype.py"), str(tmp_path / "cut.pt")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "cut.pt: not a readable checkpoint" in bad.stderr
