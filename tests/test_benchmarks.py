@@ -25,3 +25,9 @@ def test_bench_synthetic_quick_prints_the_table():
     result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_synthetic.py"), "--quick"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "| dot_temporal_softmax |" in result.stdout and "spatial pair" in result.stdout
+
+
+def test_bench_search_quick_prints_the_table():
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_search.py"), "--quick"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "| gdas weight step |" in result.stdout and "2nd / 1st order" in result.stdout

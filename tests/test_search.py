@@ -144,3 +144,13 @@ def test_derive_genotype_re_derives_the_search_result_from_its_checkpoint(tmp_pa
     (tmp_path / "cut.pt").write_bytes(checkpoint.read_bytes()[:200])
     bad = subprocess.run([sys.executable, str(REPO / "scripts" / "derive_genotype.py"), str(tmp_path / "cut.pt")], capture_output=True, text=True)
     assert bad.returncode == 2 and "cut.pt: not a readable checkpoint" in bad.stderr
+
+
+def test_a_search_runs_on_real_video_files_through_a_list_file(tmp_path):
+    videos = tmp_path / "videos"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "make_synthetic_dataset.py"), str(videos), "--train", "32", "--val", "0", "--test", "0"],
+                   check=True, capture_output=True)
+    config = tiny(tmp_path, data="list", annotations=str(videos / "train.txt"), video_root=str(videos), num_frames=8,
+                  sampling_rate=1, crop_size=32, epochs=1, warmup_epochs=0)
+    genotype = Genotype.load(run_search(config))
+    assert genotype.provenance["dataset"] == "list" and genotype.num_nodes == 2
