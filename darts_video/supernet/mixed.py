@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -13,13 +14,13 @@ from darts_video.space import SearchSpace
 from darts_video.supernet.arch import ArchWeights
 
 
-def weighted_sum(tensors: Sequence[Tensor], weights: Tensor, sparse: bool) -> Tensor:
-    """Σ w_j · t_j; with one-hot ``weights`` only the chosen term (scaled by its weight, which
-    carries the straight-through gradient)."""
+def weighted_sum(terms: Sequence[Callable[[], Tensor]], weights: Tensor, sparse: bool) -> Tensor:
+    """Σ w_j · term_j(). With one-hot ``weights`` only the chosen term is computed, scaled by its
+    weight, which carries the straight-through gradient (GDAS)."""
     if sparse:
         chosen = int(weights.argmax())
-        return weights[chosen] * tensors[chosen]
-    return sum(w * t for w, t in zip(weights, tensors))
+        return weights[chosen] * terms[chosen]()
+    return sum(w * term() for w, term in zip(weights, terms))
 
 
 class MixedOp(nn.Module):
@@ -30,10 +31,7 @@ class MixedOp(nn.Module):
         self.ops = nn.ModuleList(create_op(spec, channels, config) for spec in specs)
 
     def forward(self, x: Tensor, weights: Tensor, sparse: bool = False) -> Tensor:  # x: (N, C, T, H, W)
-        if sparse:
-            chosen = int(weights.argmax())
-            return weights[chosen] * self.ops[chosen](x)
-        return sum(w * op(x) for w, op in zip(weights, self.ops))
+        return weighted_sum([partial(op, x) for op in self.ops], weights, sparse)
 
 
 class WeightsSlot:
@@ -64,7 +62,7 @@ class MixedCell(nn.Module):
             raise RuntimeError("MixedCell ran outside a Supernet forward: no architecture weights were set")
         states = [x]
         for number, node in enumerate(self.nodes, start=1):
-            candidates = [states[j] for j in self.space.candidate_inputs(number)]
+            candidates = [partial(states.__getitem__, j) for j in self.space.candidate_inputs(number)]
             h = weighted_sum(candidates, weights.inputs[number - 1], weights.sparse)
             states.append(self._mix_node(node, h, weights.ops[number - 1], weights.sparse))
         return x + self.sink(states[1:])
