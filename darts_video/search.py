@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -18,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from darts_video.backbones import create_backbone
-from darts_video.data import collate_clips, save_split, stratified_split
+from darts_video.data import BadVideoLog, collate_clips, save_split, stratified_split, write_label_map
 from darts_video.diagram import genotype_to_text, write_diagram
 from darts_video.engine import RunDirectory, restore_rng_state, rng_state
 from darts_video.genotype import Genotype
@@ -48,6 +49,8 @@ def run_search(config: SearchConfig) -> Path:
     # only now, with every option checked, does the run directory appear
     run = RunDirectory(config.out, dataclasses.asdict(config))
     save_split(run.path / "split.json", train_indices, val_indices, config.seed)
+    write_label_map(classes, run.path / "classes.txt")
+    bad_videos = BadVideoLog(len(dataset.labels), config.max_bad_videos)
     weight_optimizer = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=0.9, weight_decay=3e-4)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_optimizer, T_max=config.epochs, eta_min=config.lr / 50)
     architect = Architect(model, weight_optimizer, lr=config.arch_lr, order=config.order, beta_decay_weight=config.beta_decay)
@@ -70,24 +73,24 @@ def run_search(config: SearchConfig) -> Path:
         model.temperature = config.tau_max - (config.tau_max - config.tau_min) * epoch / max(1, config.epochs - 1)
         search_arch = epoch >= config.warmup_epochs
         train_loader = _loader(Subset(dataset, train_indices), config)
-        val_batches = iter(_loader(Subset(dataset, val_indices), config))  # persistent within the epoch
+        val_batches = _Endless(lambda: _loader(Subset(dataset, val_indices), config))
         totals = {"loss": 0.0, "correct": 0, "seen": 0, "arch_loss": 0.0, "arch_steps": 0, "data_s": 0.0, "compute_s": 0.0}
         tick = time.perf_counter()
         model.train()
         for batch in tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False):
+            bad_videos.record(batch["failures"])
             if batch["video"] is None:
                 continue
             clips, labels = transform.normalize(batch["video"].to(device)), batch["label"].to(device)
             started = time.perf_counter()
             totals["data_s"] += started - tick
             if search_arch:
-                val_batch = next(val_batches, None)
-                if val_batch is None:
-                    val_batches = iter(_loader(Subset(dataset, val_indices), config))
-                    val_batch = next(val_batches)
-                val_clips = transform.normalize(val_batch["video"].to(device))
-                totals["arch_loss"] += architect.step((clips, labels), (val_clips, val_batch["label"].to(device)), scheduler.get_last_lr()[0])
-                totals["arch_steps"] += 1
+                val_batch = val_batches.next()
+                bad_videos.record(val_batch["failures"])
+                if val_batch["video"] is not None:
+                    val_clips = transform.normalize(val_batch["video"].to(device))
+                    totals["arch_loss"] += architect.step((clips, labels), (val_clips, val_batch["label"].to(device)), scheduler.get_last_lr()[0])
+                    totals["arch_steps"] += 1
             logits = model(clips)
             loss = F.cross_entropy(logits, labels)
             if not math.isfinite(loss.item()):
@@ -127,9 +130,27 @@ def run_search(config: SearchConfig) -> Path:
               + f"\n{genotype_to_text(genotype)}")
 
     run.close()
+    if bad_videos.failures:
+        print(f"{len(bad_videos.failures)} videos failed to decode and were skipped: {bad_videos.write(run.path / 'bad_videos.txt')}")
     diagram = write_diagram(Genotype.load(genotype_path), run.path / "cell", title=f"searched cell ({config.data}, {config.mode})")
     run.write_json("summary.json", {"genotype": str(genotype_path), "diagram": [str(p) for p in diagram], "steps": step})
     return genotype_path
+
+
+class _Endless:
+    """One persistent iterator over a loader, started again when exhausted (never a fresh
+    ``iter(loader)`` per step, which would re-shuffle and restart workers every time)."""
+
+    def __init__(self, make_loader: Callable[[], DataLoader]) -> None:
+        self.make_loader = make_loader
+        self.iterator = iter(make_loader())
+
+    def next(self) -> dict:
+        batch = next(self.iterator, None)
+        if batch is None:
+            self.iterator = iter(self.make_loader())
+            batch = next(self.iterator)
+        return batch
 
 
 def _loader(dataset: Dataset, config: SearchConfig) -> DataLoader:

@@ -50,6 +50,7 @@ class SearchConfig:
     device: str = "auto"
     seed: int = 0
     workers: int = 0
+    max_bad_videos: float = 0.05
 
     def __post_init__(self) -> None:
         if self.data != "synthetic" and not self.annotations:
@@ -133,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:1, ...")
     run.add_argument("--seed", type=int, default=defaults.seed)
     run.add_argument("--workers", type=int, default=defaults.workers, help="DataLoader worker processes")
+    run.add_argument("--max-bad-videos", type=float, default=defaults.max_bad_videos,
+                     help="stop once more than this share of the videos failed to decode (they are skipped and listed until then)")
     return parser
 
 

@@ -2,6 +2,7 @@
 
 import sys
 
+from darts_video.data import TooManyBadVideos
 from darts_video.engine import CheckpointError, RunConfigMismatch
 from darts_video.genotype import GenotypeError
 from darts_video.search import NonFiniteLoss, run_search
@@ -12,7 +13,7 @@ def main() -> int:
     try:
         config = config_from_args(build_parser().parse_args())
         genotype = run_search(config)
-    except (ValueError, KeyError, GenotypeError, RunConfigMismatch, CheckpointError, NonFiniteLoss) as error:
+    except (ValueError, KeyError, GenotypeError, RunConfigMismatch, CheckpointError, NonFiniteLoss, TooManyBadVideos) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"searched cell: {genotype}")

@@ -10,6 +10,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from darts_video.data import TooManyBadVideos
 from darts_video.data.synthetic import SyntheticVideoDataset
 from darts_video.engine import RunConfigMismatch, load_checkpoint
 from darts_video.genotype import Genotype
@@ -154,3 +155,21 @@ def test_a_search_runs_on_real_video_files_through_a_list_file(tmp_path):
                   sampling_rate=1, crop_size=32, epochs=1, warmup_epochs=0)
     genotype = Genotype.load(run_search(config))
     assert genotype.provenance["dataset"] == "list" and genotype.num_nodes == 2
+
+
+def test_bad_videos_are_skipped_and_listed_until_there_are_too_many(tmp_path):
+    videos = tmp_path / "videos"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "make_synthetic_dataset.py"), str(videos), "--train", "32", "--val", "0", "--test", "0"],
+                   check=True, capture_output=True)
+    (videos / "broken.mp4").write_text("not a video")
+    (videos / "empty.mp4").write_bytes(b"")
+    with open(videos / "train.txt", "a") as handle:
+        handle.write("broken.mp4 0\nempty.mp4 1\n")
+    options = dict(data="list", annotations=str(videos / "train.txt"), video_root=str(videos), num_frames=8, sampling_rate=1,
+                   crop_size=32, epochs=1, warmup_epochs=0)
+    run_search(tiny(tmp_path, **options, max_bad_videos=0.1))
+    listed = (tmp_path / "run" / "bad_videos.txt").read_text()
+    assert str(videos / "broken.mp4") in listed and str(videos / "empty.mp4") in listed
+    assert (tmp_path / "run" / "classes.txt").read_text().split() == [str(i) for i in range(8)]
+    with pytest.raises(TooManyBadVideos, match="2 of 34 videos failed to decode, more than the allowed 1%"):
+        run_search(tiny(tmp_path, **options, out=str(tmp_path / "strict"), max_bad_videos=0.01))
