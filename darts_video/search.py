@@ -15,13 +15,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
 from darts_video.backbones import create_backbone
 from darts_video.data import BadVideoLog, collate_clips, save_split, stratified_split, write_label_map
 from darts_video.diagram import genotype_to_text, write_diagram
-from darts_video.engine import RunDirectory, restore_rng_state, rng_state
+from darts_video.engine import RunDirectory, distributed, restore_rng_state, rng_state
 from darts_video.genotype import Genotype
 from darts_video.ops import OpConfig
 from darts_video.search_config import SearchConfig, build_training_data
@@ -34,22 +35,30 @@ class NonFiniteLoss(RuntimeError):
     pass
 
 
-def run_search(config: SearchConfig) -> Path:
-    """Search, or resume the search in ``config.out``; returns the path of the final genotype."""
-    torch.manual_seed(config.seed)
-    device = torch.device(config.resolved_device())
+def run_search(config: SearchConfig) -> Genotype:
+    """Search, or resume the search in ``config.out``; returns the final genotype (RUN/genotype.json).
+
+    Under ``torchrun`` every process trains on its shard of each half with DDP; all ranks keep the
+    same α/β (their gradients are averaged) and end with the same genotype; rank 0 writes.
+    """
+    torch.manual_seed(config.seed)  # the same on every rank: GDAS samples the same cells everywhere
+    rank, world_size, device = distributed.setup(config.resolved_device())
     dataset, classes, transform = build_training_data(config)
     train_indices, val_indices = stratified_split(dataset.labels, 0.5, config.seed)
-    if config.batch_size > min(len(train_indices), len(val_indices)):
-        raise ValueError(f"--batch-size {config.batch_size} is larger than a search half ({min(len(train_indices), len(val_indices))} clips)")
+    per_process = min(len(train_indices), len(val_indices)) // world_size
+    if config.batch_size > per_process:
+        raise ValueError(f"--batch-size {config.batch_size} is larger than a search half ({per_process} clips per process)")
     space = SearchSpace.from_patterns(config.ops, num_nodes=config.nodes, connections=config.connections,
                                       op_config=OpConfig(config.reduction, config.heads))
     backbone = create_backbone(config.backbone, num_classes=len(classes))
     model = Supernet(backbone, space, config.points, config.mode, config.partial_channels).to(device)
     # only now, with every option checked, does the run directory appear
-    run = RunDirectory(config.out, dataclasses.asdict(config))
-    save_split(run.path / "split.json", train_indices, val_indices, config.seed)
-    write_label_map(classes, run.path / "classes.txt")
+    run = RunDirectory(config.out, dataclasses.asdict(config), rank=rank)
+    if run.is_writer:
+        save_split(run.path / "split.json", train_indices, val_indices, config.seed)
+        write_label_map(classes, run.path / "classes.txt")
+    trained = DistributedDataParallel(model, find_unused_parameters=config.mode == "gdas") if world_size > 1 else model
+    say = print if run.is_writer else (lambda *args, **kwargs: None)
     bad_videos = BadVideoLog(len(dataset.labels), config.max_bad_videos)
     weight_optimizer = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=0.9, weight_decay=3e-4)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_optimizer, T_max=config.epochs, eta_min=config.lr / 50)
@@ -64,7 +73,7 @@ def run_search(config: SearchConfig) -> Path:
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, step = state["epoch"] + 1, state["step"]
         restore_rng_state(state["rng"])
-        print(f"resuming {run.path} after epoch {state['epoch'] + 1}")
+        say(f"resuming {run.path} after epoch {state['epoch'] + 1}")
 
     genotype_path = run.path / "genotype.json"
     for epoch in range(start_epoch, config.epochs):
@@ -72,12 +81,12 @@ def run_search(config: SearchConfig) -> Path:
             dataset.set_epoch(epoch)
         model.temperature = config.tau_max - (config.tau_max - config.tau_min) * epoch / max(1, config.epochs - 1)
         search_arch = epoch >= config.warmup_epochs
-        train_loader = _loader(Subset(dataset, train_indices), config)
-        val_batches = _Endless(lambda: _loader(Subset(dataset, val_indices), config))
+        train_loader = _loader(Subset(dataset, train_indices), config, epoch)
+        val_batches = _Endless(lambda: _loader(Subset(dataset, val_indices), config, epoch))
         totals = {"loss": 0.0, "correct": 0, "seen": 0, "arch_loss": 0.0, "arch_steps": 0, "data_s": 0.0, "compute_s": 0.0}
         tick = time.perf_counter()
         model.train()
-        for batch in tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False):
+        for batch in tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False, disable=not run.is_writer):
             bad_videos.record(batch["failures"])
             if batch["video"] is None:
                 continue
@@ -91,10 +100,11 @@ def run_search(config: SearchConfig) -> Path:
                     val_clips = transform.normalize(val_batch["video"].to(device))
                     totals["arch_loss"] += architect.step((clips, labels), (val_clips, val_batch["label"].to(device)), scheduler.get_last_lr()[0])
                     totals["arch_steps"] += 1
-            logits = model(clips)
+            logits = trained(clips)
             loss = F.cross_entropy(logits, labels)
-            if not math.isfinite(loss.item()):
-                raise NonFiniteLoss(f"loss became {loss.item()} at step {step} (epoch {epoch + 1}); the last good checkpoint is {run.latest_checkpoint}")
+            agreed = distributed.all_reduce_sum([loss.item()], device)[0] / world_size  # every rank stops together
+            if not math.isfinite(agreed):
+                raise NonFiniteLoss(f"loss became {agreed} at step {step} (epoch {epoch + 1}); the last good checkpoint is {run.latest_checkpoint}")
             weight_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.weight_parameters(), 5.0)
@@ -106,11 +116,15 @@ def run_search(config: SearchConfig) -> Path:
             tick = time.perf_counter()
             totals["compute_s"] += tick - started
         scheduler.step()
+        keys = ("loss", "correct", "seen", "arch_loss", "arch_steps")
+        totals.update(zip(keys, distributed.all_reduce_sum([totals[k] for k in keys], device)))
+        totals["arch_steps"] /= world_size  # every rank took the same architecture steps
 
         genotype = derive_genotype(model.arch, {"dataset": config.data, "backbone": config.backbone, "seed": config.seed,
                                                 "epoch": epoch + 1, "mode": config.mode, "order": config.order})
-        genotype.save(run.path / "genotypes" / f"epoch_{epoch + 1:03d}.json")
-        genotype.save(genotype_path)
+        if run.is_writer:
+            genotype.save(run.path / "genotypes" / f"epoch_{epoch + 1:03d}.json")
+            genotype.save(genotype_path)
         record = {
             "step": step, "epoch": epoch + 1, "loss/train": totals["loss"] / max(1, totals["seen"]),
             "accuracy/train": 100 * totals["correct"] / max(1, totals["seen"]),
@@ -125,16 +139,19 @@ def run_search(config: SearchConfig) -> Path:
             "arch_optimizer": architect.optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "epoch": epoch, "step": step, "rng": rng_state(),
         })
-        print(f"epoch {epoch + 1}/{config.epochs}: train loss {record['loss/train']:.3f}, accuracy {record['accuracy/train']:.1f} %"
+        say(f"epoch {epoch + 1}/{config.epochs}: train loss {record['loss/train']:.3f}, accuracy {record['accuracy/train']:.1f} %"
               + (f", arch val loss {record['loss/arch_val']:.3f}" if "loss/arch_val" in record else " (warm-up: α frozen)")
               + f"\n{genotype_to_text(genotype)}")
 
     run.close()
-    if bad_videos.failures:
-        print(f"{len(bad_videos.failures)} videos failed to decode and were skipped: {bad_videos.write(run.path / 'bad_videos.txt')}")
-    diagram = write_diagram(Genotype.load(genotype_path), run.path / "cell", title=f"searched cell ({config.data}, {config.mode})")
-    run.write_json("summary.json", {"genotype": str(genotype_path), "diagram": [str(p) for p in diagram], "steps": step})
-    return genotype_path
+    distributed.barrier()  # rank 0 has written the last genotype
+    final = Genotype.load(genotype_path)
+    if run.is_writer:
+        if bad_videos.failures:
+            say(f"{len(bad_videos.failures)} videos failed to decode and were skipped: {bad_videos.write(run.path / 'bad_videos.txt')}")
+        diagram = write_diagram(final, run.path / "cell", title=f"searched cell ({config.data}, {config.mode})")
+        run.write_json("summary.json", {"genotype": str(genotype_path), "diagram": [str(p) for p in diagram], "steps": step})
+    return derive_genotype(model.arch, final.provenance)  # this rank's own α: equal on every rank
 
 
 class _Endless:
@@ -153,8 +170,13 @@ class _Endless:
         return batch
 
 
-def _loader(dataset: Dataset, config: SearchConfig) -> DataLoader:
-    return DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True,
+def _loader(dataset: Dataset, config: SearchConfig, epoch: int) -> DataLoader:
+    """Shuffled batches; under DDP each process reads its own shard (reshuffled every epoch)."""
+    sampler = None
+    if distributed.is_distributed():
+        sampler = DistributedSampler(dataset, shuffle=True, seed=config.seed, drop_last=True)
+        sampler.set_epoch(epoch)
+    return DataLoader(dataset, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True,
                       num_workers=config.workers, collate_fn=collate_clips)
 
 

@@ -1,9 +1,11 @@
 """Search an attention cell: ``python scripts/search_supernet.py`` (``--help`` lists every option)."""
 
+import os
 import sys
+from pathlib import Path
 
 from darts_video.data import TooManyBadVideos
-from darts_video.engine import CheckpointError, RunConfigMismatch
+from darts_video.engine import CheckpointError, RunConfigMismatch, distributed
 from darts_video.genotype import GenotypeError
 from darts_video.search import NonFiniteLoss, run_search
 from darts_video.search_config import build_parser, config_from_args
@@ -12,11 +14,14 @@ from darts_video.search_config import build_parser, config_from_args
 def main() -> int:
     try:
         config = config_from_args(build_parser().parse_args())
-        genotype = run_search(config)
+        run_search(config)
     except (ValueError, KeyError, GenotypeError, RunConfigMismatch, CheckpointError, NonFiniteLoss, TooManyBadVideos) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"searched cell: {genotype}")
+    finally:
+        distributed.teardown()
+    if int(os.environ.get("RANK", "0")) == 0:  # torchrun sets RANK; alone it is 0
+        print(f"searched cell: {Path(config.out) / 'genotype.json'}")
     return 0
 
 

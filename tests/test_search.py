@@ -29,9 +29,11 @@ def tiny(tmp_path, **overrides) -> SearchConfig:
 
 def test_a_search_writes_every_artifact_and_tensorboard_holds_the_expected_tags(tmp_path):
     config = tiny(tmp_path)
-    genotype_path = run_search(config)
+    returned = run_search(config)
     run = Path(config.out)
+    genotype_path = run / "genotype.json"
     genotype = Genotype.load(genotype_path, SearchSpace.from_patterns(OPS, num_nodes=2))
+    assert returned.nodes == genotype.nodes
     assert genotype.provenance["epoch"] == 2 and genotype.provenance["dataset"] == "synthetic"
     assert sorted(p.name for p in (run / "genotypes").iterdir()) == ["epoch_001.json", "epoch_002.json"]
     assert json.loads((run / "config.json").read_text())["ops"] == OPS
@@ -87,7 +89,7 @@ def test_reusing_a_run_directory_with_other_options_is_refused(tmp_path):
     [
         ({"ops": ["conv_*"]}, "operation pattern 'conv_\\*' matches no registered operation"),
         ({"points": ["stage9"]}, "insertion points \\['stage9'\\] not usable"),
-        ({"batch_size": 64}, "--batch-size 64 is larger than a search half \\(32 clips\\)"),
+        ({"batch_size": 64}, "--batch-size 64 is larger than a search half \\(32 clips per process\\)"),
         ({"mode": "enas"}, "unknown search mode 'enas'"),
     ],
 )
@@ -134,7 +136,7 @@ def test_the_command_line_documents_its_options_and_reports_bad_ones():
 
 def test_derive_genotype_re_derives_the_search_result_from_its_checkpoint(tmp_path):
     config = tiny(tmp_path)
-    searched = Genotype.load(run_search(config))
+    searched = run_search(config)
     checkpoint = Path(config.out) / "checkpoints" / "latest.pt"
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "derive_genotype.py"), str(checkpoint), "--out", str(tmp_path / "derived")],
                             capture_output=True, text=True)
@@ -153,7 +155,7 @@ def test_a_search_runs_on_real_video_files_through_a_list_file(tmp_path):
                    check=True, capture_output=True)
     config = tiny(tmp_path, data="list", annotations=str(videos / "train.txt"), video_root=str(videos), num_frames=8,
                   sampling_rate=1, crop_size=32, epochs=1, warmup_epochs=0)
-    genotype = Genotype.load(run_search(config))
+    genotype = run_search(config)
     assert genotype.provenance["dataset"] == "list" and genotype.num_nodes == 2
 
 

@@ -1,0 +1,45 @@
+"""DDP set-up for scripts launched with ``torchrun`` (gloo on CPU, NCCL on GPUs); a no-op alone."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def setup(device: str) -> tuple[int, int, torch.device]:
+    """(rank, world size, this process's device). Under torchrun, joins the process group."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return 0, 1, torch.device(device)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    on_gpu = torch.device(device).type == "cuda"
+    if on_gpu:
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if on_gpu else "gloo")
+    return dist.get_rank(), world_size, torch.device(f"cuda:{local_rank}") if on_gpu else torch.device(device)
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
+    """Sum numbers over ranks (identity when alone): epoch totals, a loss every rank must agree on."""
+    if not is_distributed():
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
+
+
+def teardown() -> None:
+    if is_distributed():
+        dist.destroy_process_group()
