@@ -5,7 +5,9 @@
 
 Weight step: forward + backward of the supernet on one batch (all 19 candidates, K = 3).
 Search step: architecture step (first or second order) + weight step, as the search loop runs
-them. All candidates alternate within one run; times are medians.
+them. Mixed op: one MixedOp with all candidates at the tiny backbone's stage2 features, forward +
+backward, against the sum of every candidate run alone on the same input (the overhead of
+mixing). All candidates alternate within one run; times are medians.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch.nn.functional as F
 
 from darts_video.backbones import create_backbone
 from darts_video.space import SearchSpace
-from darts_video.supernet import Supernet
+from darts_video.supernet import MixedOp, Supernet
 from darts_video.supernet.architect import Architect
 from darts_video.utils.memory import peak_memory_bytes
 from timing import markdown_table, time_interleaved
@@ -68,9 +70,23 @@ def main() -> None:
     print(f"torch {torch.__version__}; batch {tuple(x.shape)}, {len(space.ops)} candidates, K = {space.num_nodes}, "
           f"{torch.get_num_threads()} CPU threads\n")
     print(markdown_table(["step", "ms", "x backbone", "peak MiB"], rows))
-    print(f"\ngdas / darts weight step: {seconds['gdas weight step'] / seconds['darts weight step']:.2f}; "
+    print(f"\n{mixed_op_overhead(space, args, device)}")
+    print(f"gdas / darts weight step: {seconds['gdas weight step'] / seconds['darts weight step']:.2f}; "
           f"pc / darts: {seconds['pc weight step'] / seconds['darts weight step']:.2f}; "
           f"2nd / 1st order search step: {seconds['darts search step, 2nd order'] / seconds['darts search step, 1st order']:.2f}")
+
+
+def mixed_op_overhead(space: SearchSpace, args: argparse.Namespace, device: torch.device) -> str:
+    """The mixed op's forward+backward over the sum of its candidates' standalone ones."""
+    features = torch.randn(args.batch, 32, args.frames, args.size // 4, args.size // 4, requires_grad=True)  # stage2
+    mixed = MixedOp(space.ops, 32, space.op_config)
+    weights = torch.randn(len(space.ops)).softmax(0).requires_grad_()
+    steps = {"mixed": lambda: mixed(features, weights).sum().backward()}
+    steps.update({spec.name: (lambda op=op: op(features).sum().backward()) for spec, op in zip(space.ops, mixed.ops)})
+    seconds = time_interleaved(steps, device, repeats=args.repeats)
+    alone = sum(t for name, t in seconds.items() if name != "mixed")
+    return (f"mixed op with {len(space.ops)} candidates at {tuple(features.shape)}: {seconds['mixed'] * 1e3:.0f} ms, "
+            f"candidates alone {alone * 1e3:.0f} ms in sum: mixed / sum = {seconds['mixed'] / alone:.2f}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from darts_video.diagram import genotype_to_text, write_diagram
 from darts_video.engine import RunDirectory, distributed, restore_rng_state, rng_state
 from darts_video.genotype import Genotype
 from darts_video.ops import OpConfig
-from darts_video.search_config import SearchConfig, build_training_data
+from darts_video.search_config import AMP_DTYPES, SearchConfig, build_training_data
 from darts_video.space import SearchSpace
 from darts_video.supernet import Supernet, derive_genotype
 from darts_video.supernet.architect import Architect
@@ -61,6 +61,8 @@ def run_search(config: SearchConfig) -> Genotype:
     say = print if run.is_writer else (lambda *args, **kwargs: None)
     bad_videos = BadVideoLog(len(dataset.labels), config.max_bad_videos)
     weight_optimizer = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=0.9, weight_decay=3e-4)
+    amp_dtype = AMP_DTYPES[config.amp]
+    scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_optimizer, T_max=config.epochs, eta_min=config.lr / 50)
     architect = Architect(model, weight_optimizer, lr=config.arch_lr, order=config.order, beta_decay_weight=config.beta_decay)
 
@@ -71,6 +73,7 @@ def run_search(config: SearchConfig) -> Genotype:
         weight_optimizer.load_state_dict(state["weight_optimizer"])
         architect.optimizer.load_state_dict(state["arch_optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
         start_epoch, step = state["epoch"] + 1, state["step"]
         restore_rng_state(state["rng"])
         say(f"resuming {run.path} after epoch {state['epoch'] + 1}")
@@ -100,15 +103,18 @@ def run_search(config: SearchConfig) -> Genotype:
                     val_clips = transform.normalize(val_batch["video"].to(device))
                     totals["arch_loss"] += architect.step((clips, labels), (val_clips, val_batch["label"].to(device)), scheduler.get_last_lr()[0])
                     totals["arch_steps"] += 1
-            logits = trained(clips)
-            loss = F.cross_entropy(logits, labels)
+            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                logits = trained(clips)
+                loss = F.cross_entropy(logits, labels)
             agreed = distributed.all_reduce_sum([loss.item()], device)[0] / world_size  # every rank stops together
             if not math.isfinite(agreed):
                 raise NonFiniteLoss(f"loss became {agreed} at step {step} (epoch {epoch + 1}); the last good checkpoint is {run.latest_checkpoint}")
             weight_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
+            scaler.unscale_(weight_optimizer)
             torch.nn.utils.clip_grad_norm_(model.weight_parameters(), 5.0)
-            weight_optimizer.step()
+            scaler.step(weight_optimizer)
+            scaler.update()
             step += 1
             totals["loss"] += loss.item() * len(labels)
             totals["correct"] += (logits.argmax(1) == labels).sum().item()
@@ -134,9 +140,11 @@ def run_search(config: SearchConfig) -> Genotype:
             record["loss/arch_val"] = totals["arch_loss"] / totals["arch_steps"]
         record.update(_probabilities(model, space))
         run.log_metrics(record)
+        if run.is_writer:
+            run.tensorboard.add_image("alpha/probabilities", _heatmap(model.arch.op_probabilities().detach()), step)
         run.save_checkpoint({
             "model": model.state_dict(), "weight_optimizer": weight_optimizer.state_dict(),
-            "arch_optimizer": architect.optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "arch_optimizer": architect.optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
             "epoch": epoch, "step": step, "rng": rng_state(),
         })
         say(f"epoch {epoch + 1}/{config.epochs}: train loss {record['loss/train']:.3f}, accuracy {record['accuracy/train']:.1f} %"
@@ -178,6 +186,13 @@ def _loader(dataset: Dataset, config: SearchConfig, epoch: int) -> DataLoader:
         sampler.set_epoch(epoch)
     return DataLoader(dataset, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True,
                       num_workers=config.workers, collate_fn=collate_clips)
+
+
+def _heatmap(probabilities: torch.Tensor, cell: int = 12) -> torch.Tensor:
+    """(K, num_ops) probabilities -> a grey (1, K·cell, num_ops·cell) image: one row per node,
+    one column per candidate in ``space.ops`` order, brightest where the probability is highest."""
+    image = probabilities / probabilities.max().clamp_min(1e-12)
+    return image.repeat_interleave(cell, dim=0).repeat_interleave(cell, dim=1).unsqueeze(0).float().cpu()
 
 
 def _probabilities(model: Supernet, space: SearchSpace) -> dict[str, float]:

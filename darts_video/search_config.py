@@ -16,6 +16,7 @@ from darts_video.space import CONNECTIONS
 from darts_video.supernet import MODES
 
 DATA_SOURCES = ("synthetic", "list", "folders", "kinetics", "moments")
+AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -48,6 +49,7 @@ class SearchConfig:
     tau_max: float = 10.0
     tau_min: float = 0.1
     device: str = "auto"
+    amp: str = "off"
     seed: int = 0
     workers: int = 0
     max_bad_videos: float = 0.05
@@ -59,6 +61,8 @@ class SearchConfig:
             raise ValueError(f"--data {self.data} needs --video-root")
         if self.data == "moments" and not self.categories:
             raise ValueError("--data moments needs --categories (moments_categories.txt)")
+        if self.amp not in AMP_DTYPES:
+            raise ValueError(f"unknown --amp {self.amp!r}; expected one of {tuple(AMP_DTYPES)}")
         if not 0 <= self.warmup_epochs < self.epochs:
             raise ValueError(f"--warmup-epochs {self.warmup_epochs} must be at least 0 and below --epochs {self.epochs}")
         for name in ("epochs", "batch_size", "num_clips", "num_frames", "sampling_rate"):
@@ -132,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = parser.add_argument_group("run")
     run.add_argument("--out", default=defaults.out, help="run directory; an existing one with the same options is resumed")
     run.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:1, ...")
+    run.add_argument("--amp", choices=tuple(AMP_DTYPES), default=defaults.amp,
+                     help="mixed precision for the weight steps (fp16 with a gradient scaler); architecture steps stay float32")
     run.add_argument("--seed", type=int, default=defaults.seed)
     run.add_argument("--workers", type=int, default=defaults.workers, help="DataLoader worker processes")
     run.add_argument("--max-bad-videos", type=float, default=defaults.max_bad_videos,

@@ -46,6 +46,9 @@ def test_a_search_writes_every_artifact_and_tensorboard_holds_the_expected_tags(
     events.Reload()
     tags = set(events.Tags()["scalars"])
     assert {"loss/train", "accuracy/train", "loss/arch_val", "time/data_s", "time/compute_s", "alpha/node2/dot_temporal_softmax", "beta/node2/input1"} <= tags
+    images = events.Images("alpha/probabilities")
+    assert [image.step for image in images] == [metrics[0]["step"], metrics[1]["step"]]
+    assert (images[-1].width, images[-1].height) == (3 * 12, 2 * 12)  # 3 candidates x 2 nodes
     assert load_checkpoint(run / "checkpoints" / "latest.pt")["epoch"] == 1
     assert (run / "cell.dot").exists() and json.loads((run / "summary.json").read_text())["genotype"] == str(genotype_path)
 
@@ -175,3 +178,22 @@ def test_bad_videos_are_skipped_and_listed_until_there_are_too_many(tmp_path):
     assert (tmp_path / "run" / "classes.txt").read_text().split() == [str(i) for i in range(8)]
     with pytest.raises(TooManyBadVideos, match="2 of 34 videos failed to decode, more than the allowed 1%"):
         run_search(tiny(tmp_path, **options, out=str(tmp_path / "strict"), max_bad_videos=0.01))
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_mixed_precision_searches_run_in_that_precision_and_checkpoint_the_scaler(tmp_path, amp):
+    config = tiny(tmp_path, amp=amp, epochs=2)
+    dtypes = set()
+    hook = torch.nn.modules.module.register_module_forward_hook(
+        lambda module, args, output: dtypes.add(output.dtype) if isinstance(output, torch.Tensor) else None
+    )
+    try:
+        genotype = run_search(config)
+    finally:
+        hook.remove()
+    assert {"bf16": torch.bfloat16, "fp16": torch.float16}[amp] in dtypes  # autocast really ran
+    metrics = [json.loads(line) for line in (Path(config.out) / "metrics.jsonl").read_text().splitlines()]
+    assert all(torch.isfinite(torch.tensor(m["loss/train"])) for m in metrics) and genotype.num_nodes == 2
+    assert "scaler" in load_checkpoint(Path(config.out) / "checkpoints" / "latest.pt")
+    with pytest.raises(ValueError, match="unknown --amp 'fp8'"):
+        tiny(tmp_path, amp="fp8")
