@@ -24,7 +24,6 @@ from darts_video.data import BadVideoLog, collate_clips, save_split, stratified_
 from darts_video.diagram import genotype_to_text, write_diagram
 from darts_video.engine import RunDirectory, distributed, restore_rng_state, rng_state
 from darts_video.genotype import Genotype
-from darts_video.ops import OpConfig
 from darts_video.search_config import AMP_DTYPES, SearchConfig, build_training_data
 from darts_video.space import SearchSpace
 from darts_video.supernet import Supernet, derive_genotype
@@ -48,8 +47,7 @@ def run_search(config: SearchConfig) -> Genotype:
     per_process = min(len(train_indices), len(val_indices)) // world_size
     if config.batch_size > per_process:
         raise ValueError(f"--batch-size {config.batch_size} is larger than a search half ({per_process} clips per process)")
-    space = SearchSpace.from_patterns(config.ops, num_nodes=config.nodes, connections=config.connections,
-                                      op_config=OpConfig(config.reduction, config.heads))
+    space = config.space()
     backbone = create_backbone(config.backbone, num_classes=len(classes))
     model = Supernet(backbone, space, config.points, config.mode, config.partial_channels).to(device)
     # only now, with every option checked, does the run directory appear
@@ -106,7 +104,8 @@ def run_search(config: SearchConfig) -> Genotype:
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 logits = trained(clips)
                 loss = F.cross_entropy(logits, labels)
-            agreed = distributed.all_reduce_sum([loss.item()], device)[0] / world_size  # every rank stops together
+            loss_value = loss.item()
+            agreed = distributed.all_reduce_sum([loss_value], device)[0] / world_size  # every rank stops together
             if not math.isfinite(agreed):
                 raise NonFiniteLoss(f"loss became {agreed} at step {step} (epoch {epoch + 1}); the last good checkpoint is {run.latest_checkpoint}")
             weight_optimizer.zero_grad(set_to_none=True)
@@ -116,7 +115,7 @@ def run_search(config: SearchConfig) -> Genotype:
             scaler.step(weight_optimizer)
             scaler.update()
             step += 1
-            totals["loss"] += loss.item() * len(labels)
+            totals["loss"] += loss_value * len(labels)
             totals["correct"] += (logits.argmax(1) == labels).sum().item()
             totals["seen"] += len(labels)
             tick = time.perf_counter()
@@ -126,8 +125,7 @@ def run_search(config: SearchConfig) -> Genotype:
         totals.update(zip(keys, distributed.all_reduce_sum([totals[k] for k in keys], device)))
         totals["arch_steps"] /= world_size  # every rank took the same architecture steps
 
-        genotype = derive_genotype(model.arch, {"dataset": config.data, "backbone": config.backbone, "seed": config.seed,
-                                                "epoch": epoch + 1, "mode": config.mode, "order": config.order})
+        genotype = derive_genotype(model.arch, config.provenance(epoch + 1))
         if run.is_writer:
             genotype.save(run.path / "genotypes" / f"epoch_{epoch + 1:03d}.json")
             genotype.save(genotype_path)

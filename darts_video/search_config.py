@@ -12,7 +12,8 @@ from darts_video.backbones import list_backbones
 from darts_video.data import ClipSampling, ClipTransform, VideoClipDataset
 from darts_video.data.annotations import read_class_folders, read_kinetics_csv, read_list_file, read_moments_csv
 from darts_video.data.synthetic import CLASSES, SYNTHETIC_TRANSFORM, SyntheticVideoDataset
-from darts_video.space import CONNECTIONS
+from darts_video.ops import OpConfig
+from darts_video.space import CONNECTIONS, SearchSpace
 from darts_video.supernet import MODES
 
 DATA_SOURCES = ("synthetic", "list", "folders", "kinetics", "moments")
@@ -68,6 +69,15 @@ class SearchConfig:
         for name in ("epochs", "batch_size", "num_clips", "num_frames", "sampling_rate"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+
+    def space(self) -> SearchSpace:
+        """The search space these options describe (also for re-deriving from a run's config.json)."""
+        return SearchSpace.from_patterns(self.ops, num_nodes=self.nodes, connections=self.connections,
+                                         op_config=OpConfig(self.reduction, self.heads))
+
+    def provenance(self, epoch: int) -> dict:
+        """What a genotype derived after ``epoch`` records about the search that produced it."""
+        return {"dataset": self.data, "backbone": self.backbone, "seed": self.seed, "epoch": epoch, "mode": self.mode, "order": self.order}
 
     def resolved_device(self) -> str:
         if self.device == "auto":

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from darts_video.diagram import genotype_to_text, write_diagram
 from darts_video.engine import CheckpointError, load_checkpoint
-from darts_video.ops import OpConfig
-from darts_video.space import SearchSpace
+from darts_video.search_config import SearchConfig
 from darts_video.supernet import ArchitectureParameters, derive_genotype
 
 
@@ -28,13 +27,11 @@ def main() -> int:
     run = args.checkpoint.resolve().parent.parent
     try:
         state = load_checkpoint(args.checkpoint)
-        config = json.loads((run / "config.json").read_text())
-    except (CheckpointError, OSError) as error:
+        config = SearchConfig(**json.loads((run / "config.json").read_text()))
+    except (CheckpointError, OSError, TypeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    space = SearchSpace.from_patterns(config["ops"], num_nodes=config["nodes"], connections=config["connections"],
-                                      op_config=OpConfig(config["reduction"], config["heads"]))
-    arch = ArchitectureParameters(space)
+    arch = ArchitectureParameters(config.space())
     arch_state = {key.removeprefix("arch."): value for key, value in state["model"].items() if key.startswith("arch.")}
     try:
         arch.load_state_dict(arch_state)
@@ -42,8 +39,7 @@ def main() -> int:
         print(f"error: {args.checkpoint}: its α/β do not fit the search space of {run / 'config.json'}: {error}", file=sys.stderr)
         return 2
     epoch = state["epoch"] + 1
-    genotype = derive_genotype(arch, {"dataset": config["data"], "backbone": config["backbone"], "seed": config["seed"],
-                                      "epoch": epoch, "mode": config["mode"], "order": config["order"], "checkpoint": str(args.checkpoint)})
+    genotype = derive_genotype(arch, {**config.provenance(epoch), "checkpoint": str(args.checkpoint)})
     stem = args.out or run / f"derived_epoch_{epoch:03d}"
     genotype.save(stem.with_suffix(".json"))
     written = write_diagram(genotype, stem, title=f"{run.name}, epoch {epoch}")

@@ -76,8 +76,8 @@ class Architect:
         return loss
 
     def _second_order_gradients(self, train_batch: Batch, val_batch: Batch, xi: float) -> tuple[Tensor, list[Tensor]]:
-        names = [name for name, p in self.model.named_parameters() if not name.startswith("arch.")]
         weights = {name: p for name, p in self.model.named_parameters() if not name.startswith("arch.")}
+        names = list(weights)
         arch = self.model.arch_parameters()
         buffers = {name: b.clone() for name, b in self.model.named_buffers()}
 
