@@ -2,6 +2,7 @@
 
 from darts_video.cell import Cell
 from darts_video.genotype import Genotype, GenotypeError, get_genotype, named_genotypes
+from darts_video.models import create_model
 from darts_video.ops import NonLocalBlock, OpConfig, OpSpec, create_op, list_ops
 from darts_video.space import SearchSpace
 
@@ -15,6 +16,7 @@ __all__ = [
     "OpConfig",
     "OpSpec",
     "SearchSpace",
+    "create_model",
     "create_op",
     "get_genotype",
     "list_ops",

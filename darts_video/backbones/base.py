@@ -29,3 +29,8 @@ class VideoBackbone(nn.Module):
             raise KeyError(f"{type(self).__name__} has no insertion point {point!r}; available: {', '.join(points)}")
         original = self.get_submodule(point)
         self.set_submodule(point, nn.Sequential(OrderedDict(block=original, attention=block)))
+
+
+def branch_channels(block: nn.Module) -> int:
+    """Output channels of an Inception-style block: its branches' last convolutions, concatenated."""
+    return sum([m for m in branch.modules() if isinstance(m, nn.Conv3d)][-1].out_channels for branch in block.children())

@@ -42,5 +42,7 @@ class TinyVideoNet(VideoBackbone):
 
 
 @register_backbone("tiny")
-def tiny(num_classes: int = 8, **kwargs) -> TinyVideoNet:
+def tiny(num_classes: int = 8, pretrained: bool | str = False, **kwargs) -> TinyVideoNet:
+    if pretrained is not False:
+        raise ValueError("the tiny backbone has no pretrained weights; it trains from scratch in minutes")
     return TinyVideoNet(num_classes, **kwargs)

@@ -1,0 +1,70 @@
+"""I3D-R50: ResNet-50 (torchvision) inflated to 3D with the non-local networks' temporal pattern.
+
+As PySlowFast's ``I3D_8x8_R50`` / MMAction2's ``i3d_r50``: the stem is 5×7×7; the first 1×1
+convolution of a bottleneck becomes 3×1×1 in every block of res2 and in alternate blocks of
+res3-res5 (starting with the first, res5 with the second), all other kernels stay 1 frame wide;
+a 2×1×1 max-pool after res2 halves time. Insertion points are blocks ``res{stage}.{index}``;
+the defaults are where Wang et al. (2018) put their 5 non-local blocks (res3: 1, 3; res4: 1, 3, 5).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torchvision.models import ResNet50_Weights, resnet50
+
+from darts_video.backbones.base import VideoBackbone
+from darts_video.backbones.inflate import Temporal, inflate
+from darts_video.backbones.pretrained import Pretrained, load_pretrained
+from darts_video.backbones.registry import register_backbone
+
+# 1: the block's first 1×1 conv becomes 3×1×1 (PySlowFast's "i3d" temporal kernel basis)
+_INFLATED_BLOCKS = {"layer1": (1, 1, 1), "layer2": (1, 0, 1, 0), "layer3": (1, 0, 1, 0, 1, 0), "layer4": (0, 1, 0)}
+_STAGES = {"res2": "layer1", "res3": "layer2", "res4": "layer3", "res5": "layer4"}
+
+
+def _r50_temporal(name: str, layer: nn.Module) -> Temporal:
+    if name == "conv1":
+        return Temporal(5, 1)
+    stage, block, conv = (name.split(".") + ["", "", ""])[:3]
+    if conv == "conv1" and _INFLATED_BLOCKS.get(stage, ())[int(block)]:
+        return Temporal(3, 1)
+    return Temporal(1, 1)
+
+
+class I3DResNet50(VideoBackbone):
+    """stem -> res2 -> temporal pool -> res3 -> res4 -> res5 -> global pool -> dropout -> fc."""
+
+    def __init__(self, resnet: nn.Module, num_classes: int, dropout: float = 0.5) -> None:
+        super().__init__()
+        inflated = inflate(resnet, _r50_temporal)
+        self.stem = nn.Sequential(inflated.conv1, inflated.bn1, inflated.relu, inflated.maxpool)
+        self.res2 = inflated.layer1
+        self.pool2 = nn.MaxPool3d((2, 1, 1), (2, 1, 1))
+        self.res3, self.res4, self.res5 = inflated.layer2, inflated.layer3, inflated.layer4
+        self.dropout = nn.Dropout(dropout)
+        self.fc = inflated.fc if inflated.fc.out_features == num_classes else nn.Linear(inflated.fc.in_features, num_classes)
+
+        self.points = {f"{stage}.{i}": block.conv3.out_channels for stage in _STAGES for i, block in enumerate(getattr(self, stage))}
+
+    def insertion_points(self) -> dict[str, int]:
+        return dict(self.points)
+
+    def default_insertion_points(self) -> tuple[str, ...]:
+        return ("res3.1", "res3.3", "res4.1", "res4.3", "res4.5")
+
+    def forward(self, x: Tensor) -> Tensor:  # (N, 3, T, H, W)
+        x = self.pool2(self.res2(self.stem(x)))  # (N, 256, T/2, H/4, W/4)
+        x = self.res5(self.res4(self.res3(x)))  # (N, 2048, T/2, H/32, W/32)
+        return self.fc(self.dropout(x.mean(dim=(2, 3, 4))))  # (N, num_classes)
+
+
+def resnet50_2d(num_classes: int = 1000, pretrained: Pretrained = False) -> nn.Module:
+    """torchvision's ResNet-50, with its ImageNet weights if asked."""
+    model = resnet50(num_classes=num_classes)
+    load_pretrained(model, pretrained, ResNet50_Weights.IMAGENET1K_V1, head="fc")
+    return model
+
+
+@register_backbone("i3d_r50")
+def i3d_r50(num_classes: int = 400, pretrained: Pretrained = False) -> I3DResNet50:
+    return I3DResNet50(resnet50_2d(num_classes, pretrained), num_classes)
