@@ -24,7 +24,8 @@ from darts_video.data import BadVideoLog, collate_clips, save_split, stratified_
 from darts_video.diagram import genotype_to_text, write_diagram
 from darts_video.engine import RunDirectory, distributed, restore_rng_state, rng_state
 from darts_video.genotype import Genotype
-from darts_video.search_config import AMP_DTYPES, SearchConfig, build_training_data
+from darts_video.options import AMP_DTYPES, build_dataset
+from darts_video.search_config import SearchConfig
 from darts_video.space import SearchSpace
 from darts_video.supernet import Supernet, derive_genotype
 from darts_video.supernet.architect import Architect
@@ -42,7 +43,7 @@ def run_search(config: SearchConfig) -> Genotype:
     """
     torch.manual_seed(config.seed)  # the same on every rank: GDAS samples the same cells everywhere
     rank, world_size, device = distributed.setup(config.resolved_device())
-    dataset, classes, transform = build_training_data(config)
+    dataset, classes, transform = build_dataset(config, "train")
     train_indices, val_indices = stratified_split(dataset.labels, 0.5, config.seed)
     per_process = min(len(train_indices), len(val_indices)) // world_size
     if config.batch_size > per_process:

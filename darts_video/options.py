@@ -1,0 +1,120 @@
+"""Options the search and the retraining share: where the clips come from, and how a run runs.
+
+Both configurations inherit :class:`DataOptions` and :class:`RunOptions` and add their own
+fields, and both command lines get the same ``data`` and ``run`` argument groups from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import Dataset
+
+from darts_video.data import ClipSampling, ClipTransform, VideoClipDataset
+from darts_video.data.annotations import read_class_folders, read_kinetics_csv, read_list_file, read_moments_csv
+from darts_video.data.synthetic import CLASSES, SYNTHETIC_TRANSFORM, SyntheticVideoDataset
+
+DATA_SOURCES = ("synthetic", "list", "folders", "kinetics", "moments")
+AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class DataOptions:
+    data: str = "synthetic"
+    annotations: str | None = None
+    video_root: str | None = None
+    categories: str | None = None
+    num_clips: int = 3000
+    num_frames: int = 8
+    sampling_rate: int = 8
+    crop_size: int = 224
+    workers: int = 0
+    max_bad_videos: float = 0.05
+
+    def check_data(self) -> None:
+        if self.data not in DATA_SOURCES:
+            raise ValueError(f"unknown --data {self.data!r}; expected one of {DATA_SOURCES}")
+        if self.data != "synthetic" and not self.annotations:
+            raise ValueError(f"--data {self.data} needs --annotations (the list file, CSV or class-folder root)")
+        if self.data in ("kinetics", "moments") and not self.video_root:
+            raise ValueError(f"--data {self.data} needs --video-root")
+        if self.data == "moments" and not self.categories:
+            raise ValueError("--data moments needs --categories (moments_categories.txt)")
+        for name in ("num_clips", "num_frames", "sampling_rate", "crop_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+
+
+@dataclass
+class RunOptions:
+    out: str = "runs/search"
+    device: str = "auto"
+    amp: str = "off"
+    seed: int = 0
+
+    def check_run(self) -> None:
+        if self.amp not in AMP_DTYPES:
+            raise ValueError(f"unknown --amp {self.amp!r}; expected one of {tuple(AMP_DTYPES)}")
+
+    def resolved_device(self) -> str:
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"--device {self.device}: no CUDA device is available")
+        return self.device
+
+
+def build_dataset(options: DataOptions, mode: str, annotations: str | None = None, num_clips: int | None = None,
+                  num_test_clips: int = 10) -> tuple[Dataset, list[str], ClipTransform]:
+    """The clips of ``mode`` (train / val / test), their class names and transform.
+
+    The built-in dataset draws ``num_clips`` procedural clips of that split (training clips are new
+    every epoch); real videos come from ``annotations`` (default: ``options.annotations``).
+    """
+    if options.data == "synthetic":
+        dataset = SyntheticVideoDataset(num_clips or options.num_clips, mode, options.seed, fresh_each_epoch=mode == "train")
+        return dataset, list(CLASSES), SYNTHETIC_TRANSFORM
+    annotations = annotations or options.annotations
+    if options.data == "list":
+        read = read_list_file(annotations, options.video_root)
+    elif options.data == "folders":
+        read = read_class_folders(annotations)
+    elif options.data == "kinetics":
+        read = read_kinetics_csv(annotations, options.video_root)
+    else:
+        read = read_moments_csv(annotations, options.video_root, options.categories)
+    if read.missing:
+        print(f"{len(read.missing)} annotated videos of {annotations} are not on disk, e.g. {read.missing[0]}")
+    scale = round(options.crop_size * 8 / 7)
+    transform = ClipTransform(crop_size=options.crop_size, train_scale=(scale, round(scale * 1.25)), test_scale=scale)
+    sampling = ClipSampling(options.num_frames, options.sampling_rate)
+    dataset = VideoClipDataset(read.entries, read.classes, mode, sampling, transform, num_test_clips=num_test_clips)
+    return dataset, read.classes, transform
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, defaults: DataOptions) -> argparse._ArgumentGroup:
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", choices=DATA_SOURCES, default=defaults.data, help="where the clips come from")
+    data.add_argument("--annotations", help="training videos: list file ('path label'), class-folder root, Kinetics CSV or MiT trainingSet.csv")
+    data.add_argument("--video-root", help="folder the annotations' videos are under (list files: path prefix)")
+    data.add_argument("--categories", help="Moments in Time moments_categories.txt")
+    data.add_argument("--num-clips", type=int, default=defaults.num_clips, help="procedural training clips (new draws each epoch)")
+    data.add_argument("--num-frames", type=int, default=defaults.num_frames, help="frames per clip (real videos)")
+    data.add_argument("--sampling-rate", type=int, default=defaults.sampling_rate, help="frames between clip frames (real videos)")
+    data.add_argument("--crop-size", type=int, default=defaults.crop_size, help="training crop (real videos)")
+    data.add_argument("--workers", type=int, default=defaults.workers, help="DataLoader worker processes")
+    data.add_argument("--max-bad-videos", type=float, default=defaults.max_bad_videos,
+                      help="stop once more than this share of the videos failed to decode (they are skipped and listed until then)")
+    return data
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunOptions) -> argparse._ArgumentGroup:
+    run = parser.add_argument_group("run")
+    run.add_argument("--out", default=defaults.out, help="run directory; an existing one with the same options is resumed")
+    run.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:1, ...")
+    run.add_argument("--amp", choices=tuple(AMP_DTYPES), default=defaults.amp,
+                     help="mixed precision for the weight steps (fp16 with a gradient scaler)")
+    run.add_argument("--seed", type=int, default=defaults.seed)
+    return run
