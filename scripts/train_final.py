@@ -1,0 +1,31 @@
+"""Retrain a searched cell (or a baseline) and test it: ``python scripts/train_final.py``
+(``--help`` lists every option; ``--eval-only`` tests a checkpoint)."""
+
+import sys
+
+from darts_video.data import TooManyBadVideos
+from darts_video.engine import CheckpointError, RunConfigMismatch, distributed
+from darts_video.genotype import GenotypeError
+from darts_video.backbones.pretrained import PretrainedWeightsError
+from darts_video.train import NonFiniteLoss, evaluate_checkpoint, run_training
+from darts_video.train_config import build_parser, config_from_args
+
+
+def main() -> int:
+    try:
+        config, eval_only, checkpoint = config_from_args(build_parser().parse_args())
+        if eval_only:
+            evaluate_checkpoint(config, checkpoint)
+        else:
+            run_training(config)
+    except (ValueError, KeyError, GenotypeError, RunConfigMismatch, CheckpointError, NonFiniteLoss, TooManyBadVideos,
+            PretrainedWeightsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        distributed.teardown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Retraining end to end on a tiny budget: artifacts, --eval-only, resume, export, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from darts_video.data.synthetic import SyntheticVideoDataset
+from darts_video.engine import CheckpointError, load_checkpoint, save_checkpoint
+from darts_video.engine.export import load_exported
+from darts_video.train import evaluate_checkpoint, run_training
+from darts_video.train_config import TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny(tmp_path: Path, **overrides) -> TrainConfig:
+    options = dict(out=str(tmp_path / "run"), num_clips=96, num_val_clips=32, epochs=2, warmup_epochs=1, batch_size=16,
+                   genotype="non_local", device="cpu")
+    return TrainConfig(**{**options, **overrides})
+
+
+def test_training_lowers_the_loss_and_eval_only_reproduces_the_test(tmp_path):
+    config = tiny(tmp_path, epochs=4, num_clips=256)
+    summary = run_training(config)
+    run = Path(config.out)
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2, 3, 4]
+    assert metrics[-1]["loss/train"] < metrics[0]["loss/train"]
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert {"loss/train", "accuracy/train", "accuracy/val_top1", "lr", "time/data_s"} <= set(events.Tags()["scalars"])
+    test = summary["test"]
+    assert test["videos"] == 32 and set(test["per_class"]) == set(SyntheticVideoDataset.classes)
+    assert "| video (views averaged) |" in (run / "test.md").read_text()
+    assert json.loads((run / "summary.json").read_text())["test"] == test
+    again = evaluate_checkpoint(config)
+    assert again == test
+    assert (run / "eval_latest.md").exists()
+
+
+def test_summary_reports_cost_and_an_export_that_loads_without_the_package(tmp_path):
+    summary = run_training(tiny(tmp_path, epochs=1, warmup_epochs=0))
+    cost = summary["cost"]
+    assert cost["clip_shape"] == [3, 8, 32, 32] and 60_000 < cost["parameters"] < 90_000
+    assert list(cost["blocks"]) == ["stage2"] and 0 < cost["blocks"]["stage2"]["flops_per_clip"] < cost["flops_per_clip"]
+    assert summary["export"]["max_abs_difference"] < 1e-5
+    exported = load_exported(summary["export"]["path"])
+    assert exported(torch.randn(5, 3, 8, 32, 32)).shape == (5, 8)  # any batch size
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_killed_retraining_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    straight = tiny(tmp_path, out=str(tmp_path / "straight"), epochs=3)
+    run_training(straight)
+    interrupted = replace(straight, out=str(tmp_path / "interrupted"))
+    original = SyntheticVideoDataset.set_epoch
+
+    def kill_at_epoch_two(self, epoch):
+        if epoch == 2 and self.split == "train":
+            raise Killed()
+        original(self, epoch)
+
+    monkeypatch.setattr(SyntheticVideoDataset, "set_epoch", kill_at_epoch_two)
+    with pytest.raises(Killed):
+        run_training(interrupted)
+    assert load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")["epoch"] == 1
+    monkeypatch.setattr(SyntheticVideoDataset, "set_epoch", original)
+    resumed = run_training(interrupted)
+    a = load_checkpoint(Path(straight.out) / "checkpoints" / "latest.pt")
+    b = load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")
+    for key in a["model"]:
+        assert torch.allclose(a["model"][key].float(), b["model"][key].float(), atol=1e-5), key
+    assert resumed["test"]["video/top1"] == pytest.approx(json.loads((Path(straight.out) / "summary.json").read_text())["test"]["video/top1"])
+
+
+def test_a_checkpoint_of_another_architecture_is_refused_naming_the_difference(tmp_path):
+    config = tiny(tmp_path, epochs=1, warmup_epochs=0)
+    run_training(config)
+    with pytest.raises(CheckpointError, match="holds another architecture \\(baseline: checkpoint None, requested 'nonlocal'"):
+        evaluate_checkpoint(replace(config, genotype=None, baseline="nonlocal"))
+    supernet = tmp_path / "search.pt"
+    save_checkpoint({"model": {}, "epoch": 0}, supernet)
+    with pytest.raises(CheckpointError, match="search.pt is not a retraining checkpoint"):
+        evaluate_checkpoint(config, str(supernet))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"baseline": "nonlocal"}, "not both"),
+    ({"baseline": "gc"}, "unknown --baseline 'gc'"),
+    ({"data": "list", "annotations": "train.txt"}, "needs --val-annotations"),
+    ({"test_crops": 2}, "--test-crops must be 1 or 3"),
+    ({"warmup_epochs": 2}, "--warmup-epochs 2 must be at least 0 and below --epochs 2"),
+])
+def test_inconsistent_options_are_rejected(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        tiny(tmp_path, **overrides)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"genotype": "no_such_cell"}, "no_such_cell"),
+    ({"points": ["stage9"]}, "tiny has no insertion point stage9; available: stage2, stage3"),
+    ({"batch_size": 128}, "--batch-size 128 x 1 processes is larger than the 96 training clips"),
+])
+def test_bad_requests_fail_before_the_run_directory_appears(tmp_path, overrides, message):
+    with pytest.raises((ValueError, KeyError), match=message):
+        run_training(tiny(tmp_path, **overrides))
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_command_line_trains_says_which_cell_and_reports_bad_input(tmp_path):
+    script = str(REPO / "scripts" / "train_final.py")
+    usage = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, check=True).stdout
+    for option in ("--genotype", "--baseline", "--backbone", "--points", "--data", "--epochs", "--batch-size", "--optimizer",
+                   "--amp", "--device", "--seed", "--out", "--eval-only", "--test-clips", "--pretrained"):
+        assert option in usage
+    run = subprocess.run([sys.executable, script, "--out", str(tmp_path / "bare"), "--baseline", "none", "--num-clips", "32",
+                          "--num-val-clips", "16", "--epochs", "1", "--warmup-epochs", "0", "--batch-size", "16"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "model: tiny with baseline: none" in run.stdout and "| clip (each view alone) |" in run.stdout
+    bad = subprocess.run([sys.executable, script, "--genotype", str(tmp_path / "missing.json")], capture_output=True, text=True, cwd=tmp_path)
+    assert bad.returncode == 2 and "missing.json" in bad.stderr
+
+
+def test_the_latest_default_search_is_the_default_cell(tmp_path, monkeypatch):
+    from darts_video.genotype import get_genotype
+
+    monkeypatch.chdir(tmp_path)
+    assert "non_local (registered" in tiny(tmp_path).__class__().resolve_genotype()[1]
+    get_genotype("divided_space_time").save(tmp_path / "runs" / "search" / "genotype.json")
+    genotype, source = TrainConfig().resolve_genotype()
+    assert source.startswith("runs/search/genotype.json") and genotype.nodes == get_genotype("divided_space_time").nodes
+
+
+def test_retraining_runs_on_real_video_files_with_multi_view_testing(tmp_path):
+    videos = tmp_path / "videos"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "make_synthetic_dataset.py"), str(videos), "--train", "16", "--val", "8", "--test", "0"],
+                   check=True, capture_output=True)
+    config = tiny(tmp_path, data="list", annotations=str(videos / "train.txt"), val_annotations=str(videos / "val.txt"),
+                  video_root=str(videos), num_frames=4, sampling_rate=1, crop_size=32, epochs=1, warmup_epochs=0, batch_size=8,
+                  test_clips=2, test_crops=3)
+    test = run_training(config)["test"]
+    assert test["videos"] == 8 and test["views"] == 8 * 2 * 3
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_mixed_precision_retraining_runs_and_checkpoints_its_scaler(tmp_path, amp):
+    summary = run_training(tiny(tmp_path, amp=amp, epochs=1, warmup_epochs=0))
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")
+    assert bool(state["scaler"]) == (amp == "fp16")  # a GradScaler only for fp16; its scale is saved
+    assert 0 <= summary["test"]["video/top1"] <= 100
