@@ -31,3 +31,10 @@ def test_bench_search_quick_prints_the_table():
     result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_search.py"), "--quick"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "| gdas weight step |" in result.stdout and "2nd / 1st order" in result.stdout
+
+
+def test_bench_models_quick_prints_every_arm():
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_models.py"), "--quick"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for row in ("| tiny | 8x32² | bare |", "| s3d | 8x32² | non-local |", "| s3d | 8x32² | cell (divided_space_time) |"):
+        assert row in result.stdout
