@@ -67,22 +67,23 @@ class RunOptions:
 
 
 def build_dataset(options: DataOptions, mode: str, annotations: str | None = None, num_clips: int | None = None,
-                  num_test_clips: int = 10) -> tuple[Dataset, list[str], ClipTransform]:
+                  num_test_clips: int = 10, classes: list[str] | None = None) -> tuple[Dataset, list[str], ClipTransform]:
     """The clips of ``mode`` (train / val / test), their class names and transform.
 
     The built-in dataset draws ``num_clips`` procedural clips of that split (training clips are new
-    every epoch); real videos come from ``annotations`` (default: ``options.annotations``).
+    every epoch); real videos come from ``annotations`` (default: ``options.annotations``), labelled
+    by ``classes`` when given (the training set's, for validation and test).
     """
     if options.data == "synthetic":
         dataset = SyntheticVideoDataset(num_clips or options.num_clips, mode, options.seed, fresh_each_epoch=mode == "train")
         return dataset, list(CLASSES), SYNTHETIC_TRANSFORM
     annotations = annotations or options.annotations
     if options.data == "list":
-        read = read_list_file(annotations, options.video_root)
+        read = read_list_file(annotations, options.video_root, classes)
     elif options.data == "folders":
-        read = read_class_folders(annotations)
+        read = read_class_folders(annotations, classes)
     elif options.data == "kinetics":
-        read = read_kinetics_csv(annotations, options.video_root)
+        read = read_kinetics_csv(annotations, options.video_root, classes)
     else:
         read = read_moments_csv(annotations, options.video_root, options.categories)
     if read.missing:

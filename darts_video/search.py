@@ -11,16 +11,15 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from darts_video.backbones import create_backbone
-from darts_video.data import BadVideoLog, collate_clips, save_split, stratified_split, write_label_map
+from darts_video.data import BadVideoLog, save_split, stratified_split, write_label_map
 from darts_video.diagram import genotype_to_text, write_diagram
 from darts_video.engine import RunDirectory, distributed, restore_rng_state, rng_state
 from darts_video.genotype import Genotype
@@ -83,8 +82,8 @@ def run_search(config: SearchConfig) -> Genotype:
             dataset.set_epoch(epoch)
         model.temperature = config.tau_max - (config.tau_max - config.tau_min) * epoch / max(1, config.epochs - 1)
         search_arch = epoch >= config.warmup_epochs
-        train_loader = _loader(Subset(dataset, train_indices), config, epoch)
-        val_batches = _Endless(lambda: _loader(Subset(dataset, val_indices), config, epoch))
+        train_loader = distributed.shard_loader(Subset(dataset, train_indices), config.batch_size, config.workers, config.seed, True, epoch)
+        val_batches = _Endless(lambda: distributed.shard_loader(Subset(dataset, val_indices), config.batch_size, config.workers, config.seed, True, epoch))
         totals = {"loss": 0.0, "correct": 0, "seen": 0, "arch_loss": 0.0, "arch_steps": 0, "data_s": 0.0, "compute_s": 0.0}
         tick = time.perf_counter()
         model.train()
@@ -175,16 +174,6 @@ class _Endless:
             self.iterator = iter(self.make_loader())
             batch = next(self.iterator)
         return batch
-
-
-def _loader(dataset: Dataset, config: SearchConfig, epoch: int) -> DataLoader:
-    """Shuffled batches; under DDP each process reads its own shard (reshuffled every epoch)."""
-    sampler = None
-    if distributed.is_distributed():
-        sampler = DistributedSampler(dataset, shuffle=True, seed=config.seed, drop_last=True)
-        sampler.set_epoch(epoch)
-    return DataLoader(dataset, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True,
-                      num_workers=config.workers, collate_fn=collate_clips)
 
 
 def _heatmap(probabilities: torch.Tensor, cell: int = 12) -> torch.Tensor:

@@ -16,7 +16,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from darts_video.cell import Cell
@@ -42,7 +41,7 @@ def run_training(config: TrainConfig) -> dict:
     rank, world_size, device = distributed.setup(config.resolved_device())
     say = print if rank == 0 else (lambda *args, **kwargs: None)
     train_set, classes, transform = build_dataset(config, "train")
-    val_set, _, _ = build_dataset(config, "val", config.val_annotations, config.num_val_clips)
+    val_set, _, _ = build_dataset(config, "val", config.val_annotations, config.num_val_clips, classes=classes)
     if config.batch_size * world_size > len(train_set):
         raise ValueError(f"--batch-size {config.batch_size} x {world_size} processes is larger than the {len(train_set)} training clips")
     genotype, source = config.resolve_genotype()
@@ -54,7 +53,7 @@ def run_training(config: TrainConfig) -> dict:
         write_label_map(classes, run.path / "classes.txt")
     trained = DistributedDataParallel(model) if world_size > 1 else model
     optimizer = _optimizer(model, config)
-    steps_per_epoch = len(_loader(train_set, config, shuffle=True))
+    steps_per_epoch = len(_batches(train_set, config, shuffle=True))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(config.warmup_epochs * steps_per_epoch, config.epochs * steps_per_epoch))
     amp_dtype = AMP_DTYPES[config.amp]
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
@@ -78,7 +77,7 @@ def run_training(config: TrainConfig) -> dict:
         totals = {"loss": 0.0, "correct": 0, "seen": 0, "data_s": 0.0, "compute_s": 0.0}
         model.train()
         tick = time.perf_counter()
-        for batch in tqdm(_loader(train_set, config, shuffle=True, epoch=epoch), desc=f"epoch {epoch + 1}/{config.epochs}",
+        for batch in tqdm(_batches(train_set, config, shuffle=True, epoch=epoch), desc=f"epoch {epoch + 1}/{config.epochs}",
                           unit="batch", leave=False, disable=not run.is_writer):
             bad_videos.record(batch["failures"])
             if batch["video"] is None:
@@ -89,23 +88,24 @@ def run_training(config: TrainConfig) -> dict:
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 logits = trained(clips)
                 loss = F.cross_entropy(logits, labels)
-            loss_value = distributed.all_reduce_sum([loss.item()], device)[0] / world_size  # every rank stops together
-            if not math.isfinite(loss_value):
-                raise NonFiniteLoss(f"loss became {loss_value} at step {step} (epoch {epoch + 1}); the last good checkpoint is {run.latest_checkpoint}")
+            loss_value = loss.item()
+            agreed = distributed.all_reduce_sum([loss_value], device)[0] / world_size  # every rank stops together
+            if not math.isfinite(agreed):
+                raise NonFiniteLoss(f"loss became {agreed} at step {step} (epoch {epoch + 1}); the last good checkpoint is {run.latest_checkpoint}")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
             step += 1
-            totals["loss"] += loss.item() * len(labels)
+            totals["loss"] += loss_value * len(labels)
             totals["correct"] += (logits.argmax(1) == labels).sum().item()
             totals["seen"] += len(labels)
             tick = time.perf_counter()
             totals["compute_s"] += tick - started
         keys = ("loss", "correct", "seen")
         totals.update(zip(keys, distributed.all_reduce_sum([totals[k] for k in keys], device)))
-        val = evaluate(model, _loader(val_set, config, shuffle=False), transform, classes, len(val_set.labels), device, amp_dtype, bad_videos)
+        val = evaluate(model, _batches(val_set, config, shuffle=False), transform, classes, len(val_set.labels), device, amp_dtype, bad_videos)
         record = {
             "step": step, "epoch": epoch + 1, "lr": scheduler.get_last_lr()[0],
             "loss/train": totals["loss"] / max(1, totals["seen"]), "accuracy/train": 100 * totals["correct"] / max(1, totals["seen"]),
@@ -117,6 +117,7 @@ def run_training(config: TrainConfig) -> dict:
         run.save_checkpoint({
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict(), "epoch": epoch, "step": step, "best": best, "rng": rng_state(), "architecture": arch,
+            "classes": classes,
         }, is_best=is_best)
         say(f"epoch {epoch + 1}/{config.epochs}: train loss {record['loss/train']:.3f}, accuracy {record['accuracy/train']:.1f} %, "
             f"val top-1 {val['clip/top1']:.1f} % (one clip per video)")
@@ -128,9 +129,10 @@ def run_training(config: TrainConfig) -> dict:
     if run.is_writer:
         say(format_evaluation(test, f"test ({config.backbone}, {source})"))
         atomic_write_text(run.path / "test.md", format_evaluation(test, f"test ({config.backbone}, {source})"))
-        summary["cost"] = _cost(model, val_set, transform, device)
+        examples = transform.normalize(collate_clips([val_set[i] for i in range(min(4, len(val_set)))])["video"].to(device))
+        summary["cost"] = _cost(model, examples)
         say(format_cost(summary["cost"]))
-        summary["export"] = _export(model, val_set, transform, device, run.path / "model.pt2")
+        summary["export"] = _export(model, examples, run.path / "model.pt2")
         say(f"exported {summary['export']['path']} (max |difference| to the trained model: {summary['export']['max_abs_difference']:.2e})")
         if bad_videos.failures:
             summary["bad_videos"] = str(bad_videos.write(run.path / "bad_videos.txt"))
@@ -143,10 +145,10 @@ def evaluate_checkpoint(config: TrainConfig, checkpoint: str | None = None) -> d
     """``--eval-only``: the multi-view test of a checkpoint of the model ``config`` describes."""
     _, _, device = distributed.setup(config.resolved_device())
     path = Path(checkpoint) if checkpoint else Path(config.out) / "checkpoints" / "latest.pt"
-    _, classes, _ = build_dataset(config, "val", config.val_annotations, config.num_val_clips)
     genotype, source = config.resolve_genotype()
-    arch = architecture(config, genotype, len(classes))
     state = load_checkpoint(path)
+    classes = state.get("classes", [])  # the training set's label map
+    arch = architecture(config, genotype, len(classes))
     _check_architecture(state, arch, path)
     model = build_model(arch).to(device)
     model.load_state_dict(state["model"])
@@ -161,8 +163,8 @@ def evaluate_checkpoint(config: TrainConfig, checkpoint: str | None = None) -> d
 
 def test_model(model: torch.nn.Module, config: TrainConfig, classes: list[str], device: torch.device, bad_videos: BadVideoLog) -> dict:
     test_set, _, transform = build_dataset(config, "test", config.test_annotations or config.val_annotations, config.num_val_clips,
-                                           num_test_clips=config.test_clips)
-    return evaluate(model, _loader(test_set, config, shuffle=False), transform, classes, len(test_set.labels), device,
+                                           num_test_clips=config.test_clips, classes=classes)
+    return evaluate(model, _batches(test_set, config, shuffle=False), transform, classes, len(test_set.labels), device,
                     AMP_DTYPES[config.amp], bad_videos)
 
 
@@ -192,29 +194,17 @@ def _warmup_cosine(warmup_steps: int, total_steps: int):
     return factor
 
 
-def _loader(dataset: Dataset, config: TrainConfig, shuffle: bool, epoch: int = 0) -> DataLoader:
-    """Batches of this process's shard (all of it when alone); training shards reshuffle per epoch."""
-    sampler = None
-    if distributed.is_distributed():
-        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=config.seed, drop_last=shuffle)
-        sampler.set_epoch(epoch)
-    return DataLoader(dataset, batch_size=config.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-                      drop_last=shuffle, num_workers=config.workers, collate_fn=collate_clips)
+def _batches(dataset, config: TrainConfig, shuffle: bool, epoch: int = 0):
+    return distributed.shard_loader(dataset, config.batch_size, config.workers, config.seed, shuffle, epoch)
 
 
-def _example_clips(dataset: Dataset, transform, device: torch.device, count: int = 4) -> torch.Tensor:
-    clips = collate_clips([dataset[i] for i in range(min(count, len(dataset)))])["video"]
-    return transform.normalize(clips.to(device))  # (count, 3, T, H, W)
-
-
-def _cost(model: torch.nn.Module, dataset: Dataset, transform, device: torch.device) -> dict:
+def _cost(model: torch.nn.Module, clips: torch.Tensor) -> dict:
     blocks = {name.removesuffix(".attention"): m for name, m in model.named_modules() if isinstance(m, (Cell, NonLocalBlock))}
-    return cost_report(model, _example_clips(dataset, transform, device), blocks)
+    return cost_report(model, clips, blocks)
 
 
-def _export(model: torch.nn.Module, dataset: Dataset, transform, device: torch.device, path: Path) -> dict:
-    """Export, load the file back and compare its outputs with the model's on real clips."""
-    clips = _example_clips(dataset, transform, device)
+def _export(model: torch.nn.Module, clips: torch.Tensor, path: Path) -> dict:
+    """Export, load the file back and compare its outputs with the model's on real clips (N, 3, T, H, W)."""
     export_model(model, clips, path)
     model.eval()
     with torch.no_grad():

@@ -116,6 +116,17 @@ def test_class_folders(tmp_path):
     ]
 
 
+def test_class_folders_of_a_split_keep_the_training_label_map(tmp_path):
+    for relative in ("train/archery/a.mp4", "train/bowling/b.mp4", "train/walking/c.mp4", "val/walking/d.mp4", "odd/cooking/e.mp4"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(b"")
+    classes = read_class_folders(tmp_path / "train").classes
+    val = read_class_folders(tmp_path / "val", classes)
+    assert val.classes == ["archery", "bowling", "walking"] and [e.label for e in val.entries] == [2]  # not 0
+    with pytest.raises(AnnotationError, match=r"odd: class folders \['cooking'\] are not among the 3 classes"):
+        read_class_folders(tmp_path / "odd", classes)
+
+
 def test_exclusion_files_round_trip(tmp_path):
     path = write_exclusions([("/v/b c.mp4", "cannot open: Invalid data"), ("/v/a.mp4", "no video stream")], tmp_path / "bad.txt")
     assert path.read_text().splitlines()[0] == "/v/a.mp4\tno video stream"

@@ -160,3 +160,16 @@ def test_mixed_precision_retraining_runs_and_checkpoints_its_scaler(tmp_path, am
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")
     assert bool(state["scaler"]) == (amp == "fp16")  # a GradScaler only for fp16; its scale is saved
     assert 0 <= summary["test"]["video/top1"] <= 100
+
+
+def test_validation_and_test_videos_are_labelled_with_the_training_label_map(tmp_path):
+    """A validation split that lacks a class must not shift the others' label indices."""
+    from darts_video.options import build_dataset
+
+    for relative in ("train/archery/a.mp4", "train/walking/b.mp4", "val/walking/c.mp4"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(b"")
+    options = TrainConfig(data="folders", annotations=str(tmp_path / "train"), val_annotations=str(tmp_path / "val"))
+    _, classes, _ = build_dataset(options, "train")
+    val, val_classes, _ = build_dataset(options, "val", options.val_annotations, classes=classes)
+    assert val_classes == classes == ["archery", "walking"] and val.labels == [1]

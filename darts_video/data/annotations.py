@@ -123,11 +123,16 @@ def read_moments_csv(csv_path: str | Path, video_root: str | Path, categories_pa
     return Annotations(entries, classes, missing)
 
 
-def read_class_folders(root: str | Path) -> Annotations:
-    """``root/<class>/**/<video>``; classes are the sorted folder names."""
-    classes = sorted(entry.name for entry in Path(root).iterdir() if entry.is_dir())
-    if not classes:
+def read_class_folders(root: str | Path, classes: list[str] | None = None) -> Annotations:
+    """``root/<class>/**/<video>``; classes are the sorted folder names, or ``classes`` (pass the
+    train split's for val/test, so a split that lacks a class keeps the same label indices)."""
+    folders = sorted(entry.name for entry in Path(root).iterdir() if entry.is_dir())
+    if not folders:
         raise AnnotationError(f"{root}: no class folder")
+    unknown = [name for name in folders if classes is not None and name not in classes]
+    if unknown:
+        raise AnnotationError(f"{root}: class folders {unknown} are not among the {len(classes)} classes")
+    classes = classes or folders
     entries = [VideoEntry(path, label) for label, name in enumerate(classes) for path in sorted(_walk_videos(Path(root) / name))]
     return Annotations(entries, classes, [])
 

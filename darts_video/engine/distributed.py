@@ -6,6 +6,9 @@ import os
 
 import torch
 import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from darts_video.data import collate_clips
 
 
 def setup(device: str) -> tuple[int, int, torch.device]:
@@ -43,3 +46,14 @@ def barrier() -> None:
 def teardown() -> None:
     if is_distributed():
         dist.destroy_process_group()
+
+
+def shard_loader(dataset: Dataset, batch_size: int, workers: int, seed: int, shuffle: bool, epoch: int = 0) -> DataLoader:
+    """Batches of this process's shard (all of ``dataset`` when alone). Shuffled loaders drop the
+    last partial batch and reshuffle per ``epoch``; unshuffled ones (evaluation) keep every clip."""
+    sampler = None
+    if is_distributed():
+        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=shuffle)
+        sampler.set_epoch(epoch)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                      drop_last=shuffle, num_workers=workers, collate_fn=collate_clips)
