@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from darts_video.backbones import create_backbone
-from darts_video.cell import Cell
+from darts_video.cell import Cell, Sink
 from darts_video.genotype import Genotype
 from darts_video.ops import OpConfig
 from darts_video.space import SearchSpace
 from darts_video.supernet import ArchWeights, MixedOp, Supernet, derive_genotype
-from darts_video.supernet.mixed import MixedCell, WeightsSlot, channel_shuffle
+from darts_video.supernet.mixed import MixedCell, WeightsSlot, channel_shuffle, gated_sink
 
 SMALL_SPACE = SearchSpace.from_patterns(["identity", "dot_*_softmax", "map_spatial_*"], num_nodes=3)
 
@@ -27,29 +27,41 @@ def test_mixed_op_is_the_hand_computed_weighted_sum():
     assert torch.allclose(mixed(x, weights), expected, atol=1e-6)
 
 
-def test_sparse_mixed_op_runs_only_the_chosen_op():
-    mixed = MixedOp(SMALL_SPACE.ops, 8, OpConfig())
-    calls = []
-    for index, op in enumerate(mixed.ops):
-        op.register_forward_hook(lambda module, args, out, index=index: calls.append(index))
-    weights = torch.zeros(len(SMALL_SPACE.ops))
-    weights[2] = 1.0
-    x = torch.randn(1, 8, 2, 4, 4)
-    assert torch.equal(mixed(x, weights, sparse=True), mixed.ops[2](x))
-    assert calls == [2, 2]
+def test_gated_sink_keeps_the_value_and_gives_the_gate_the_gradient_batch_norm_takes_away():
+    sink = Sink(1, 8)
+    torch.nn.init.normal_(sink.norm.weight)
+    output = torch.randn(4, 8, 2, 3, 3)
+    gate = torch.ones((), requires_grad=True)
+
+    plain = sink([gate * output])
+    (plain_grad,) = torch.autograd.grad(plain.pow(3).sum(), gate)
+    gated = gated_sink(sink, [output], [gate])
+    (gated_grad,) = torch.autograd.grad(gated.pow(3).sum(), gate)
+    assert torch.allclose(gated, plain, atol=1e-6)
+    assert abs(plain_grad) < 1e-3 * abs(gated_grad)  # batch statistics rescale the gate away
+
+    projected = sink.proj(output)  # the gate's gradient is its contribution at fixed statistics
+    sigma = torch.sqrt(projected.var(dim=(0, 2, 3, 4), unbiased=False) + sink.norm.eps)
+    contribution = (sink.norm.weight / sigma).view(1, -1, 1, 1, 1) * projected
+    assert torch.allclose(gated_grad, (3 * plain.pow(2) * contribution).sum(), rtol=1e-4)
+
+    sink.eval()  # with fixed statistics the plain sink's gradient is the same
+    (plain_grad,) = torch.autograd.grad(sink([gate * output]).pow(3).sum(), gate)
+    (gated_grad,) = torch.autograd.grad(gated_sink(sink, [output], [gate]).pow(3).sum(), gate)
+    assert torch.allclose(gated_grad, plain_grad, rtol=1e-5)
 
 
-def one_hot_weights(space: SearchSpace, genotype: Genotype) -> ArchWeights:
+def one_hot_weights(space: SearchSpace, genotype: Genotype, sparse: bool = False) -> ArchWeights:
     ops = torch.zeros(space.num_nodes, len(space.ops))
     inputs = [torch.zeros(len(space.candidate_inputs(i))) for i in range(1, space.num_nodes + 1)]
     for number, node in enumerate(genotype.nodes, start=1):
         ops[number - 1, space.ops.index(node.op)] = 1
         inputs[number - 1][space.candidate_inputs(number).index(node.input)] = 1
-    return ArchWeights(ops, inputs, sparse=False)
+    return ArchWeights(ops, inputs, sparse)
 
 
-@pytest.mark.parametrize("seed,connections", list(itertools.product(range(4), ("dense", "chain"))))
-def test_one_hot_mixed_cell_equals_the_discrete_cell_of_its_genotype(seed, connections):
+@pytest.mark.parametrize("seed,connections,sparse", list(itertools.product(range(4), ("dense", "chain"), (False, True))))
+def test_one_hot_mixed_cell_equals_the_discrete_cell_of_its_genotype(seed, connections, sparse):
     space = SearchSpace(SMALL_SPACE.ops, num_nodes=3, connections=connections)
     genotype = space.sample(random.Random(seed))
     slot = WeightsSlot()
@@ -59,7 +71,7 @@ def test_one_hot_mixed_cell_equals_the_discrete_cell_of_its_genotype(seed, conne
     for number, node in enumerate(genotype.nodes):
         discrete.ops[number].load_state_dict(mixed.nodes[number].ops[space.ops.index(node.op)].state_dict())
     discrete.sink.load_state_dict(mixed.sink.state_dict())
-    slot.weights = one_hot_weights(space, genotype)
+    slot.weights = one_hot_weights(space, genotype, sparse)  # sparse: GDAS runs the chosen ops alone
     x = torch.randn(2, 8, 4, 6, 6)
     assert torch.allclose(mixed(x), discrete(x), atol=1e-5)
 

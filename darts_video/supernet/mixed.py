@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -14,24 +13,15 @@ from darts_video.space import SearchSpace
 from darts_video.supernet.arch import ArchWeights
 
 
-def weighted_sum(terms: Sequence[Callable[[], Tensor]], weights: Tensor, sparse: bool) -> Tensor:
-    """Σ w_j · term_j(). With one-hot ``weights`` only the chosen term is computed, scaled by its
-    weight, which carries the straight-through gradient (GDAS)."""
-    if sparse:
-        chosen = int(weights.argmax())
-        return weights[chosen] * terms[chosen]()
-    return sum(w * term() for w, term in zip(weights, terms))
-
-
 class MixedOp(nn.Module):
-    """Σ_k w_k · op_k(x) over the candidate operations (only the sampled one when sparse)."""
+    """Σ_k w_k · op_k(x) over the candidate operations (a sampled cell runs its chosen op alone)."""
 
     def __init__(self, specs: Sequence[OpSpec], channels: int, config: OpConfig) -> None:
         super().__init__()
         self.ops = nn.ModuleList(create_op(spec, channels, config) for spec in specs)
 
-    def forward(self, x: Tensor, weights: Tensor, sparse: bool = False) -> Tensor:  # x: (N, C, T, H, W)
-        return weighted_sum([partial(op, x) for op in self.ops], weights, sparse)
+    def forward(self, x: Tensor, weights: Tensor) -> Tensor:  # x: (N, C, T, H, W)
+        return sum(w * op(x) for w, op in zip(weights, self.ops))
 
 
 class WeightsSlot:
@@ -60,19 +50,56 @@ class MixedCell(nn.Module):
         weights = self.slot.weights
         if weights is None:
             raise RuntimeError("MixedCell ran outside a Supernet forward: no architecture weights were set")
+        if weights.sparse:
+            return self._forward_sampled(x, weights)
         states = [x]
         for number, node in enumerate(self.nodes, start=1):
-            candidates = [partial(states.__getitem__, j) for j in self.space.candidate_inputs(number)]
-            h = weighted_sum(candidates, weights.inputs[number - 1], weights.sparse)
-            states.append(self._mix_node(node, h, weights.ops[number - 1], weights.sparse))
+            candidates = [states[j] for j in self.space.candidate_inputs(number)]
+            h = sum(w * state for w, state in zip(weights.inputs[number - 1], candidates))
+            states.append(self._mix_node(node, h, weights.ops[number - 1]))
         return x + self.sink(states[1:])
 
-    def _mix_node(self, node: MixedOp, h: Tensor, weights: Tensor, sparse: bool) -> Tensor:
+    def _forward_sampled(self, x: Tensor, weights: ArchWeights) -> Tensor:
+        """GDAS: node i runs only its sampled operation; the one-hot gate g_i (value 1) carries α's
+        straight-through gradient, downstream through the node's state and into the sink."""
+        states, outputs, gates = [x], [], []
+        for number, node in enumerate(self.nodes, start=1):
+            input_weights, op_weights = weights.inputs[number - 1], weights.ops[number - 1]
+            source = int(input_weights.argmax())
+            h = input_weights[source] * states[self.space.candidate_inputs(number)[source]]
+            chosen = int(op_weights.argmax())
+            outputs.append(node.ops[chosen](h))
+            gates.append(op_weights[chosen])
+            states.append(gates[-1] * outputs[-1])
+        return x + gated_sink(self.sink, outputs, gates)
+
+    def _mix_node(self, node: MixedOp, h: Tensor, weights: Tensor) -> Tensor:
         if self.partial_channels == 1:
-            return node(h, weights, sparse)
+            return node(h, weights)
         active = h.shape[1] // self.partial_channels
-        mixed = torch.cat([node(h[:, :active], weights, sparse), h[:, active:]], dim=1)
+        mixed = torch.cat([node(h[:, :active], weights), h[:, active:]], dim=1)
         return channel_shuffle(mixed, self.partial_channels)
+
+
+def gated_sink(sink: Sink, outputs: Sequence[Tensor], gates: Sequence[Tensor]) -> Tensor:
+    """The sink of sampled node outputs, with their gates' gradients kept alive.
+
+    ``sink(g_i · o_i)`` would do in value (every g_i = 1), but its BatchNorm's batch statistics
+    rescale away any common factor of its input: with one node the gate's gradient is exactly 0,
+    with several only their relative scale is left, and α learns nothing. So the gates enter
+    outside the statistics: ``BN(proj(o)) + γ/σ · proj((g − sg(g)) · o)``, whose value is the plain
+    sink's (the second term is 0) and whose gradient in g_i is node i's contribution γ/σ · W_i o_i
+    at fixed σ. The weights' gradients are exactly those of the plain sink.
+    """
+    projected = sink.proj(torch.cat(list(outputs), dim=1))  # (N, C, T, H, W)
+    norm = sink.norm
+    if norm.training:
+        variance = projected.detach().float().var(dim=(0, 2, 3, 4), unbiased=False)
+    else:
+        variance = norm.running_var
+    scale = (norm.weight / torch.sqrt(variance + norm.eps)).view(1, -1, 1, 1, 1)
+    zero_valued = sink.proj(torch.cat([(g - g.detach()) * o for g, o in zip(gates, outputs)], dim=1))
+    return norm(projected) + scale * zero_valued
 
 
 def channel_shuffle(x: Tensor, groups: int) -> Tensor:
