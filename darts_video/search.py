@@ -28,6 +28,7 @@ from darts_video.search_config import SearchConfig
 from darts_video.space import SearchSpace
 from darts_video.supernet import Supernet, derive_genotype
 from darts_video.supernet.architect import Architect
+from darts_video.supernet.diagnostics import collapse_diagnostics, parameter_free_ops
 
 
 class NonFiniteLoss(RuntimeError):
@@ -77,6 +78,7 @@ def run_search(config: SearchConfig) -> Genotype:
         say(f"resuming {run.path} after epoch {state['epoch'] + 1}")
 
     genotype_path = run.path / "genotype.json"
+    parameter_free = parameter_free_ops(space)
     for epoch in range(start_epoch, config.epochs):
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(epoch)
@@ -137,6 +139,7 @@ def run_search(config: SearchConfig) -> Genotype:
         if totals["arch_steps"]:
             record["loss/arch_val"] = totals["arch_loss"] / totals["arch_steps"]
         record.update(_probabilities(model, space))
+        record.update(collapse_diagnostics(model.arch.op_probabilities(), model.arch.input_probabilities(), parameter_free))
         run.log_metrics(record)
         if run.is_writer:
             run.tensorboard.add_image("alpha/probabilities", _heatmap(model.arch.op_probabilities().detach()), step)
@@ -147,6 +150,7 @@ def run_search(config: SearchConfig) -> Genotype:
         })
         say(f"epoch {epoch + 1}/{config.epochs}: train loss {record['loss/train']:.3f}, accuracy {record['accuracy/train']:.1f} %"
               + (f", arch val loss {record['loss/arch_val']:.3f}" if "loss/arch_val" in record else " (warm-up: α frozen)")
+              + f", op entropy {record['collapse/op_entropy/mean_relative']:.2f} of uniform, parameter-free {record['collapse/parameter_free/mean']:.2f}"
               + f"\n{genotype_to_text(genotype)}")
 
     run.close()

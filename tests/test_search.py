@@ -45,7 +45,10 @@ def test_a_search_writes_every_artifact_and_tensorboard_holds_the_expected_tags(
     events = EventAccumulator(str(run / "tensorboard"))
     events.Reload()
     tags = set(events.Tags()["scalars"])
-    assert {"loss/train", "accuracy/train", "loss/arch_val", "time/data_s", "time/compute_s", "alpha/node2/dot_temporal_softmax", "beta/node2/input1"} <= tags
+    assert {"loss/train", "accuracy/train", "loss/arch_val", "time/data_s", "time/compute_s", "alpha/node2/dot_temporal_softmax",
+            "beta/node2/input1", "collapse/op_entropy/node1", "collapse/parameter_free/node2", "collapse/input_entropy/node2",
+            "collapse/op_entropy/mean_relative", "collapse/parameter_free/mean"} <= tags
+    assert metrics[1]["collapse/parameter_free/node1"] == pytest.approx(metrics[1]["alpha/node1/identity"])
     images = events.Images("alpha/probabilities")
     assert [image.step for image in images] == [metrics[0]["step"], metrics[1]["step"]]
     assert (images[-1].width, images[-1].height) == (3 * 12, 2 * 12)  # 3 candidates x 2 nodes

@@ -1,6 +1,7 @@
 """Mixed ops and cells, the supernet's parameters, GDAS sampling, PC-DARTS, the discretizer."""
 
 import itertools
+import math
 import random
 
 import pytest
@@ -12,6 +13,7 @@ from darts_video.genotype import Genotype
 from darts_video.ops import OpConfig
 from darts_video.space import SearchSpace
 from darts_video.supernet import ArchWeights, MixedOp, Supernet, derive_genotype
+from darts_video.supernet.diagnostics import collapse_diagnostics, parameter_free_ops
 from darts_video.supernet.mixed import MixedCell, WeightsSlot, channel_shuffle, gated_sink
 
 SMALL_SPACE = SearchSpace.from_patterns(["identity", "dot_*_softmax", "map_spatial_*"], num_nodes=3)
@@ -145,3 +147,15 @@ def test_derived_genotype_takes_the_argmax_and_records_the_probabilities(tmp_pat
     assert genotype.provenance["epoch"] == 7
     SMALL_SPACE.check(genotype)
     assert Genotype.load(genotype.save(tmp_path / "g.json"), SMALL_SPACE) == genotype
+
+
+def test_collapse_diagnostics_measure_entropy_and_the_share_of_parameter_free_operations():
+    space = SearchSpace.from_patterns(["identity", "dot_temporal_softmax", "map_spatial_sigmoid"], num_nodes=2)
+    assert parameter_free_ops(space) == [True, False, False]
+    ops = torch.tensor([[1 / 3, 1 / 3, 1 / 3], [1.0, 0.0, 0.0]])
+    scalars = collapse_diagnostics(ops, [torch.ones(1), torch.tensor([0.5, 0.5])], parameter_free_ops(space))
+    assert scalars["collapse/op_entropy/node1"] == pytest.approx(math.log(3))
+    assert scalars["collapse/op_entropy/node2"] == pytest.approx(0.0, abs=1e-9)
+    assert scalars["collapse/op_entropy/mean_relative"] == pytest.approx(0.5)
+    assert scalars["collapse/parameter_free/node1"] == pytest.approx(1 / 3) and scalars["collapse/parameter_free/node2"] == 1.0
+    assert scalars["collapse/input_entropy/node2"] == pytest.approx(math.log(2)) and "collapse/input_entropy/node1" not in scalars
