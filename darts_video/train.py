@@ -132,8 +132,9 @@ def run_training(config: TrainConfig) -> dict:
         examples = transform.normalize(collate_clips([val_set[i] for i in range(min(4, len(val_set)))])["video"].to(device))
         summary["cost"] = _cost(model, examples)
         say(format_cost(summary["cost"]))
-        summary["export"] = _export(model, examples, run.path / "model.pt2")
-        say(f"exported {summary['export']['path']} (max |difference| to the trained model: {summary['export']['max_abs_difference']:.2e})")
+        if config.export:
+            summary["export"] = _export(model, examples, run.path / "model.pt2")
+            say(f"exported {summary['export']['path']} (max |difference| to the trained model: {summary['export']['max_abs_difference']:.2e})")
         if bad_videos.failures:
             summary["bad_videos"] = str(bad_videos.write(run.path / "bad_videos.txt"))
             say(f"{len(bad_videos.failures)} videos failed to decode and were skipped: {summary['bad_videos']}")

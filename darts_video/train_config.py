@@ -36,6 +36,7 @@ class TrainConfig(DataOptions, RunOptions):
     weight_decay: float = 1e-4
     test_clips: int = 10
     test_crops: int = 3
+    export: bool = True
 
     def __post_init__(self) -> None:
         self.check_data()
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     test = parser.add_argument_group("test")
     test.add_argument("--test-clips", type=int, default=defaults.test_clips, help="clips per video in the multi-view test (real videos)")
     test.add_argument("--test-crops", type=int, default=defaults.test_crops, help="spatial crops per clip (1 or 3)")
+    test.add_argument("--no-export", dest="export", action="store_false", help="skip the torch.export of the trained model (model.pt2)")
     test.add_argument("--eval-only", action="store_true", help="test a checkpoint instead of training")
     test.add_argument("--checkpoint", help="--eval-only: the checkpoint (default: RUN/checkpoints/latest.pt)")
     add_run_arguments(parser, defaults)

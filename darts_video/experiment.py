@@ -1,0 +1,212 @@
+"""The evidence experiment: does the search find better cells than chance, the bare backbone and
+non-local blocks? Every arm is retrained with one recipe, budget and set of insertion points:
+
+- ``bare`` and ``nonlocal``: the backbone alone and with non-local blocks, one run per seed;
+- ``random``: R cells drawn uniformly (and distinct) from the search space;
+- ``searched``: the cells of S searches with independent seeds in the main mode;
+- one search per other mode (darts first and second order, gdas, partial channels).
+
+Each search and each retraining is its own run directory, so an interrupted experiment re-run
+with the same command skips what finished and resumes what did not. ``report.md`` /
+``report.json`` / ``accuracy.png`` / ``alpha.png`` are written at the end (``darts_video.report``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from darts_video.backbones import create_backbone, list_backbones
+from darts_video.engine import RunDirectory
+from darts_video.genotype import Genotype
+from darts_video.options import DataOptions, RunOptions, add_data_arguments, add_run_arguments
+from darts_video.report import write_report
+from darts_video.search import run_search
+from darts_video.search_config import SearchConfig
+from darts_video.space import CONNECTIONS, SearchSpace
+from darts_video.train import run_training
+from darts_video.train_config import TrainConfig
+
+SEARCH_MODES = {"gdas": ("gdas", 1), "darts-1st": ("darts", 1), "darts-2nd": ("darts", 2), "pc": ("pc", 1)}
+
+# --quick: every arm at a tiny budget, to check the pipeline end to end (minutes, meaningless numbers)
+QUICK = {"seeds": 2, "search_clips": 128, "search_epochs": 2, "search_warmup_epochs": 1, "num_clips": 128, "epochs": 1, "warmup_epochs": 0,
+         "num_val_clips": 64, "batch_size": 16, "test_clips": 1, "test_crops": 1}
+
+
+@dataclass
+class ExperimentConfig(DataOptions, RunOptions):
+    out: str = "runs/experiment"
+    val_annotations: str | None = None
+    test_annotations: str | None = None
+    backbone: str = "tiny"
+    points: list[str] | None = None
+    ops: list[str] = field(default_factory=lambda: ["*"])
+    nodes: int = 3
+    connections: str = "dense"
+    seeds: int = 3
+    random_cells: int = 5
+    search_mode: str = "gdas"
+    compare_modes: list[str] = field(default_factory=lambda: ["darts-1st", "darts-2nd", "pc"])
+    search_clips: int = 2000
+    search_epochs: int = 10
+    search_warmup_epochs: int = 3
+    epochs: int = 8
+    warmup_epochs: int = 1
+    num_val_clips: int = 800
+    batch_size: int = 32
+    test_clips: int = 10
+    test_crops: int = 3
+    long_range_classes: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        self.check_data()
+        self.check_run()
+        for mode in [self.search_mode, *self.compare_modes]:
+            if mode not in SEARCH_MODES:
+                raise ValueError(f"unknown search mode {mode!r}; expected one of {tuple(SEARCH_MODES)}")
+        if self.seeds < 2 or self.random_cells < 2:
+            raise ValueError(f"--seeds ({self.seeds}) and --random-cells ({self.random_cells}) must be at least 2: the report gives a spread")
+        # the sub-configurations check everything else now, before anything runs
+        self.space()
+        self.train_config("check", self.seed, baseline="none")
+        available = create_backbone(self.backbone).insertion_points()
+        for point in self.points or ():
+            if point not in available:
+                raise ValueError(f"{self.backbone} has no insertion point {point!r}; available: {', '.join(available)}")
+
+    def space(self) -> SearchSpace:
+        return self.search_config(self.search_mode, 0, "check").space()
+
+    def search_config(self, mode: str, seed: int, out: str) -> SearchConfig:
+        search_mode, order = SEARCH_MODES[mode]
+        return SearchConfig(**self._data_options(), num_clips=self.search_clips, out=out, device=self.device, amp=self.amp, seed=seed,
+                            backbone=self.backbone, points=self.points, ops=self.ops, nodes=self.nodes, connections=self.connections,
+                            mode=search_mode, order=order, epochs=self.search_epochs, warmup_epochs=self.search_warmup_epochs,
+                            batch_size=self.batch_size)
+
+    def train_config(self, out: str, seed: int, genotype: str | None = None, baseline: str | None = None) -> TrainConfig:
+        return TrainConfig(**self._data_options(), num_clips=self.num_clips, out=out, device=self.device, amp=self.amp, seed=seed,
+                           val_annotations=self.val_annotations, test_annotations=self.test_annotations,
+                           num_val_clips=self.num_val_clips, backbone=self.backbone, points=self.points, genotype=genotype,
+                           baseline=baseline, epochs=self.epochs, warmup_epochs=self.warmup_epochs, batch_size=self.batch_size, test_clips=self.test_clips,
+                           test_crops=self.test_crops, export=False)
+
+    def _data_options(self) -> dict[str, Any]:
+        names = [f.name for f in dataclasses.fields(DataOptions) if f.name != "num_clips"]
+        return {name: getattr(self, name) for name in names}
+
+
+def distinct_random_cells(space: SearchSpace, count: int, seed: int) -> list[Genotype]:
+    """``count`` different cells, each drawn uniformly from ``space`` (a repeat is drawn again)."""
+    if count > space.num_cells:
+        raise ValueError(f"{count} distinct random cells asked of a search space with {space.num_cells} cells")
+    rng, cells = random.Random(seed), []
+    while len(cells) < count:
+        cell = space.sample(rng)
+        if all(cell.nodes != other.nodes for other in cells):
+            cells.append(cell)
+    return cells
+
+
+def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
+    """Run (or resume) every search and every retraining, then write the report; returns it."""
+    root = RunDirectory(config.out, dataclasses.asdict(config)).path
+    searches = {}
+    for seed in range(config.seed, config.seed + config.seeds):
+        searches[f"{config.search_mode}-seed{seed}"] = _search(config, config.search_mode, seed, root)
+    for mode in config.compare_modes:
+        if mode != config.search_mode:
+            searches[f"{mode}-seed{config.seed}"] = _search(config, mode, config.seed, root)
+
+    cells = distinct_random_cells(config.space(), config.random_cells, config.seed)
+    runs = []
+    for seed in range(config.seed, config.seed + config.seeds):
+        runs.append(_retrain(config, root, "bare", f"bare-seed{seed}", seed, baseline="none"))
+        runs.append(_retrain(config, root, "nonlocal", f"nonlocal-seed{seed}", seed, baseline="nonlocal"))
+    for number, cell in enumerate(cells, start=1):
+        path = root / "random_cells" / f"cell{number}.json"
+        if not path.exists():
+            cell.save(path)
+        runs.append(_retrain(config, root, "random", f"random-cell{number}", config.seed, genotype=str(path)))
+    for name, search in searches.items():
+        mode, seed = name.rsplit("-seed", 1)
+        group = f"searched ({mode})"
+        runs.append(_retrain(config, root, group, f"searched-{name}", int(seed), genotype=search["genotype"]) | {"search": name})
+    return write_report(root, config, searches, runs)
+
+
+def _search(config: ExperimentConfig, mode: str, seed: int, root: Path) -> dict[str, Any]:
+    out = root / "searches" / f"{mode}-seed{seed}"
+    if not (out / "summary.json").exists():
+        print(f"\n=== search {out.name} ===")
+        run_search(config.search_config(mode, seed, str(out)))
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return {
+        "mode": mode, "seed": seed, "path": str(out), "genotype": str(out / "genotype.json"),
+        "seconds": sum(m["time/data_s"] + m["time/compute_s"] for m in metrics),  # summed over epochs: resumes included
+        "metrics": metrics,
+    }
+
+
+def _retrain(config: ExperimentConfig, root: Path, group: str, name: str, seed: int, **model: str) -> dict[str, Any]:
+    out = root / "retrain" / name
+    if not (out / "summary.json").exists():
+        print(f"\n=== retrain {name} ===")
+        run_training(config.train_config(str(out), seed, **model))
+    summary = json.loads((out / "summary.json").read_text())
+    return {"group": group, "name": name, "seed": seed, "path": str(out), "genotype": summary["architecture"]["genotype"],
+            "test": summary["test"], "cost": summary["cost"]}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = ExperimentConfig()
+    parser = argparse.ArgumentParser(
+        description="Searched cells against the bare backbone, non-local blocks and random cells of the same space, "
+        "all retrained alike; with the search modes compared. With no arguments: the built-in dataset on CPU, under an hour "
+        "on 2 cores. Re-run the same command to resume.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    data = add_data_arguments(parser, defaults)
+    data.add_argument("--val-annotations", help="validation and test videos of the retraining (real data)")
+    data.add_argument("--test-annotations")
+    data.add_argument("--num-val-clips", type=int, default=defaults.num_val_clips, help="procedural validation and test clips")
+    data.add_argument("--long-range-classes", nargs="+", metavar="CLASS",
+                      help="classes reported one by one (default on the built-in dataset: its spatial, temporal and space-time pairs)")
+    model = parser.add_argument_group("model and search space")
+    model.add_argument("--backbone", choices=list_backbones(), default=defaults.backbone)
+    model.add_argument("--points", nargs="+", help="insertion points, the same for every arm (default: the backbone's)")
+    model.add_argument("--ops", nargs="+", default=defaults.ops, metavar="PATTERN")
+    model.add_argument("--nodes", type=int, default=defaults.nodes)
+    model.add_argument("--connections", choices=tuple(CONNECTIONS), default=defaults.connections)
+    arms = parser.add_argument_group("arms and budgets")
+    arms.add_argument("--seeds", type=int, default=defaults.seeds, help="searches in the main mode; retrainings of each baseline")
+    arms.add_argument("--random-cells", type=int, default=defaults.random_cells)
+    arms.add_argument("--search-mode", choices=tuple(SEARCH_MODES), default=defaults.search_mode)
+    arms.add_argument("--compare-modes", nargs="*", choices=tuple(SEARCH_MODES), default=defaults.compare_modes,
+                      help="one more search (first seed) per mode, for the mode comparison")
+    arms.add_argument("--search-clips", type=int, default=defaults.search_clips, help="clips of each search (split in halves)")
+    arms.add_argument("--search-epochs", type=int, default=defaults.search_epochs)
+    arms.add_argument("--search-warmup-epochs", type=int, default=defaults.search_warmup_epochs)
+    arms.add_argument("--epochs", type=int, default=defaults.epochs, help="retraining epochs of every arm (--num-clips clips each)")
+    arms.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs, help="retraining learning-rate warm-up")
+    arms.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    arms.add_argument("--test-clips", type=int, default=defaults.test_clips)
+    arms.add_argument("--test-crops", type=int, default=defaults.test_crops)
+    arms.add_argument("--quick", action="store_true", help="every arm at a tiny budget: a smoke test of the pipeline in minutes")
+    add_run_arguments(parser, defaults)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
+    options = vars(args)
+    if options.pop("quick"):
+        options.update(QUICK)
+        if options["out"] == ExperimentConfig.out:
+            options["out"] = "runs/experiment_quick"
+    return ExperimentConfig(**options)

@@ -1,0 +1,188 @@
+"""The experiment's report: one table of arms (mean ± std of top-1, long-range classes, cost),
+the search modes, collapse diagnostics per search epoch, the verdict, and two plots."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import statistics
+from pathlib import Path
+from typing import Any
+
+import torch
+from matplotlib.figure import Figure
+
+from darts_video.data.synthetic import CLASSES, PAIRS
+from darts_video.utils.files import atomic_write_text
+
+BASELINE_GROUPS = ("bare", "nonlocal", "random")
+
+
+def write_report(root: Path, config, searches: dict[str, dict], runs: list[dict]) -> dict[str, Any]:
+    """report.json, report.md, accuracy.png and alpha.png in ``root``; returns the report."""
+    columns = long_range_columns(config.data, config.long_range_classes)
+    arms = [_arm(group, [r for r in runs if r["group"] == group], columns, searches) for group in _groups(runs)]
+    main = f"searched ({config.search_mode})"
+    report = {
+        "machine": machine(config.resolved_device()),
+        "config": dataclasses.asdict(config),
+        "arms": arms,
+        "verdict": verdict({arm["group"]: arm for arm in arms}, main),
+        "searches": {name: _search_summary(search) for name, search in searches.items()},
+        "runs": [{k: v for k, v in run.items() if k != "cost"} | {"parameters": run["cost"]["parameters"],
+                                                                   "flops_per_clip": run["cost"]["flops_per_clip"]} for run in runs],
+    }
+    atomic_write_text(root / "report.json", json.dumps(report, indent=2) + "\n")
+    atomic_write_text(root / "report.md", to_markdown(report, columns))
+    plot_accuracy(arms, root / "accuracy.png")
+    plot_alpha(searches, root / "alpha.png")
+    print(to_markdown(report, columns))
+    return report
+
+
+def long_range_columns(data: str, classes: list[str] | None) -> dict[str, list[str]]:
+    """Column label -> the classes it averages: the built-in dataset's pairs, or the classes asked for."""
+    if classes:
+        return {name: [name] for name in classes}
+    if data == "synthetic":
+        return {f"{pair} pair": [CLASSES[i] for i in members] for pair, members in PAIRS.items()}
+    return {}
+
+
+def _groups(runs: list[dict]) -> list[str]:
+    seen = list(dict.fromkeys(run["group"] for run in runs))
+    return [g for g in BASELINE_GROUPS if g in seen] + [g for g in seen if g not in BASELINE_GROUPS]
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _arm(group: str, runs: list[dict], columns: dict[str, list[str]], searches: dict[str, dict]) -> dict[str, Any]:
+    top1 = [run["test"]["video/top1"] for run in runs]
+    mean, std = mean_std(top1)
+    long_range = {}
+    for label, classes in columns.items():
+        values = [statistics.fmean(run["test"]["per_class"][c] for c in classes) for run in runs
+                  if all(c in run["test"]["per_class"] for c in classes)]
+        if values:
+            long_range[label] = statistics.fmean(values)
+    seconds = [searches[run["search"]]["seconds"] for run in runs if "search" in run]
+    return {
+        "group": group, "runs": len(runs), "top1": top1, "top1_mean": mean, "top1_std": std, "long_range": long_range,
+        "parameters": statistics.fmean(run["cost"]["parameters"] for run in runs),
+        "gflops": statistics.fmean(run["cost"]["flops_per_clip"] for run in runs) / 1e9,
+        "search_seconds": statistics.fmean(seconds) if seconds else None,
+    }
+
+
+def verdict(arms: dict[str, dict], main: str) -> dict[str, Any]:
+    """The issue's three bars for the main searched arm, each with the numbers it compares."""
+    if main not in arms or not {"bare", "nonlocal", "random"} <= arms.keys():
+        return {}
+    searched, bare, nonlocal_, random_ = (arms[g] for g in (main, "bare", "nonlocal", "random"))
+    return {
+        "beats_bare_by_20": {"passed": searched["top1_mean"] - bare["top1_mean"] >= 20, "margin": searched["top1_mean"] - bare["top1_mean"]},
+        "beats_nonlocal": {"passed": searched["top1_mean"] > nonlocal_["top1_mean"], "margin": searched["top1_mean"] - nonlocal_["top1_mean"]},
+        "beats_random_by_1_std": {"passed": searched["top1_mean"] > random_["top1_mean"] + random_["top1_std"],
+                                  "margin": searched["top1_mean"] - random_["top1_mean"] - random_["top1_std"]},
+    }
+
+
+def _search_summary(search: dict) -> dict[str, Any]:
+    metrics = search["metrics"]
+    diagnostics = [{k: m[k] for k in ("epoch", "accuracy/train", "loss/arch_val", "collapse/op_entropy/mean_relative",
+                                      "collapse/parameter_free/mean") if k in m} for m in metrics]
+    return {"mode": search["mode"], "seed": search["seed"], "seconds": search["seconds"], "path": search["path"],
+            "genotype": search["genotype"], "diagnostics": diagnostics}
+
+
+def machine(device: str) -> dict[str, Any]:
+    """Where the numbers were measured: CPU model and cores (or the GPU), torch's threads and version."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    gpu = torch.cuda.get_device_name() if device.startswith("cuda") else None
+    return {"device": device, "gpu": gpu, "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version()}
+
+
+def to_markdown(report: dict[str, Any], columns: dict[str, list[str]]) -> str:
+    m = report["machine"]
+    where = m["gpu"] or f"{m['cpu']}, {m['torch_threads']} threads"
+    lines = ["# Experiment: searched cells against bare, non-local and random cells", "",
+             f"Machine: {m['device']} ({where}); torch {m['torch']}.", "",
+             "| arm | runs | top-1 (mean ± std) | " + " | ".join(columns) + " | params (M) | GFLOPs | search time |",
+             "|---|---|---|" + "---|" * len(columns) + "---|---|---|"]
+    for arm in report["arms"]:
+        cells = [f"{arm['long_range'][c]:.1f}" if c in arm["long_range"] else "–" for c in columns]
+        search = f"{arm['search_seconds'] / 60:.1f} min" if arm["search_seconds"] is not None else "–"
+        lines.append(f"| {arm['group']} | {arm['runs']} | {arm['top1_mean']:.1f} ± {arm['top1_std']:.1f} | " + " | ".join(cells)
+                     + f" | {arm['parameters'] / 1e6:.3f} | {arm['gflops']:.3f} | {search} |")
+    lines += ["", "Top-1: video level on the test set. Long-range columns: accuracy on those classes (mean over runs).",
+              "Search time: data + compute summed over the search's epochs, per search.", ""]
+    if report["verdict"]:
+        lines += ["## Verdict (main searched arm)", ""]
+        for name, check in report["verdict"].items():
+            lines.append(f"- {name.replace('_', ' ')}: {'yes' if check['passed'] else 'no'} (margin {check['margin']:+.1f} points)")
+        lines.append("")
+    lines += ["## Runs", "", "| run | group | seed | top-1 | cell |", "|---|---|---|---|---|"]
+    for run in report["runs"]:
+        cell = ", ".join(f"{n['op']['name']}({n['input']})" for n in run["genotype"]["nodes"]) if run["genotype"] else "–"
+        lines.append(f"| {run['name']} | {run['group']} | {run['seed']} | {run['test']['video/top1']:.1f} | {cell} |")
+    lines += ["", "## Collapse diagnostics per search epoch", "",
+              "Relative op entropy: mean over nodes of the entropy of α's distribution / log(number of ops) (1 = uniform, 0 = decided). "
+              "Parameter-free: mean probability on parameter-free operations.", ""]
+    for name, search in report["searches"].items():
+        lines += [f"### {name} ({search['seconds'] / 60:.1f} min)", "", "| epoch | train acc | arch val loss | relative op entropy | parameter-free |",
+                  "|---|---|---|---|---|"]
+        for d in search["diagnostics"]:
+            arch_loss = f"{d['loss/arch_val']:.3f}" if "loss/arch_val" in d else "warm-up"
+            lines.append(f"| {d['epoch']} | {d['accuracy/train']:.1f} | {arch_loss} | {d['collapse/op_entropy/mean_relative']:.3f} "
+                         f"| {d['collapse/parameter_free/mean']:.3f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot_accuracy(arms: list[dict], path: Path) -> None:
+    """Bars: mean top-1 per arm with its standard deviation; dots: the single runs."""
+    figure = Figure(figsize=(1.2 * len(arms) + 2, 4))
+    axis = figure.subplots()
+    positions = range(len(arms))
+    axis.bar(positions, [a["top1_mean"] for a in arms], yerr=[a["top1_std"] for a in arms], capsize=4, color="#9ecae1")
+    for x, arm in zip(positions, arms):
+        axis.scatter([x] * len(arm["top1"]), arm["top1"], color="#08519c", s=12, zorder=3)
+    axis.set_xticks(list(positions), [a["group"] for a in arms], rotation=30, ha="right")
+    axis.set_ylabel("test top-1 (%)")
+    axis.set_title("Top-1 per arm (mean ± std; dots: runs)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def plot_alpha(searches: dict[str, dict], path: Path, top: int = 3) -> None:
+    """One row per search, one panel per node: every operation's probability over the epochs,
+    the ``top`` most probable at the end named in the legend."""
+    nodes = max(int(k.split("/")[1][4:]) for s in searches.values() for k in s["metrics"][0] if k.startswith("alpha/"))
+    figure = Figure(figsize=(4 * nodes, 2.6 * len(searches)))
+    axes = figure.subplots(len(searches), nodes, squeeze=False)
+    for row, (name, search) in zip(axes, searches.items()):
+        epochs = [m["epoch"] for m in search["metrics"]]
+        for number, axis in enumerate(row, start=1):
+            prefix = f"alpha/node{number}/"
+            ops = [k[len(prefix):] for k in search["metrics"][-1] if k.startswith(prefix)]
+            final = sorted(ops, key=lambda op: -search["metrics"][-1][prefix + op])
+            for op in ops:
+                named = op in final[:top]
+                axis.plot(epochs, [m[prefix + op] for m in search["metrics"]], linewidth=1.5 if named else 0.6,
+                          color=None if named else "#bbbbbb", label=op if named else None)
+            axis.set_title(f"{name}: node {number}", fontsize=9)
+            axis.set_ylim(0, max(1.0 / max(1, len(ops)) * 2, max(search["metrics"][-1][prefix + op] for op in ops) * 1.1))
+            axis.legend(fontsize=6, loc="upper left")
+            axis.set_xlabel("epoch", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)

@@ -1,0 +1,34 @@
+"""Searched cells against the bare backbone, non-local blocks and random cells: the evidence run.
+
+    python scripts/run_experiment.py            # built-in dataset, CPU, under an hour on 2 cores
+    python scripts/run_experiment.py --quick    # every arm at a tiny budget: a smoke test in minutes
+
+Writes RUN/report.md, report.json, accuracy.png and alpha.png (default RUN: runs/experiment).
+Re-running the same command resumes: finished arms are skipped, an interrupted one continues.
+"""
+
+import sys
+
+from darts_video.backbones.pretrained import PretrainedWeightsError
+from darts_video.data import TooManyBadVideos
+from darts_video.engine import CheckpointError, RunConfigMismatch
+from darts_video.experiment import build_parser, config_from_args, run_experiment
+from darts_video.genotype import GenotypeError
+from darts_video.search import NonFiniteLoss as SearchNonFiniteLoss
+from darts_video.train import NonFiniteLoss
+
+
+def main() -> int:
+    try:
+        config = config_from_args(build_parser().parse_args())
+        report = run_experiment(config)
+    except (ValueError, KeyError, GenotypeError, RunConfigMismatch, CheckpointError, NonFiniteLoss, SearchNonFiniteLoss,
+            TooManyBadVideos, PretrainedWeightsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"report: {config.out}/report.md (and report.json, accuracy.png, alpha.png); {len(report['runs'])} retrained runs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

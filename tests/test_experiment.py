@@ -1,0 +1,108 @@
+"""The evidence experiment: every arm in the report, resume, random cells, the verdict, bad input."""
+
+import collections
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import darts_video.experiment as experiment
+from darts_video.experiment import ExperimentConfig, distinct_random_cells, run_experiment
+from darts_video.report import verdict
+from darts_video.space import SearchSpace
+
+REPO = Path(__file__).resolve().parents[1]
+GROUPS = ["bare", "nonlocal", "random", "searched (gdas)", "searched (darts-1st)", "searched (darts-2nd)", "searched (pc)"]
+
+
+def tiny(tmp_path, **overrides) -> ExperimentConfig:
+    options = dict(out=str(tmp_path / "experiment"), ops=["identity", "dot_temporal_softmax", "map_spatial_sigmoid"], nodes=2,
+                   seeds=2, random_cells=5, search_clips=64, search_epochs=2, search_warmup_epochs=1, num_clips=64, epochs=1,
+                   warmup_epochs=0, num_val_clips=32, batch_size=8, test_clips=1, test_crops=1, device="cpu")
+    return ExperimentConfig(**{**options, **overrides})
+
+
+def test_quick_experiment_from_the_command_line_reports_every_arm(tmp_path):
+    out = tmp_path / "quick"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "run_experiment.py"), "--quick", "--out", str(out)],
+                   check=True, capture_output=True, text=True, cwd=tmp_path)
+    report = json.loads((out / "report.json").read_text())
+    assert [arm["group"] for arm in report["arms"]] == GROUPS
+    assert [arm["runs"] for arm in report["arms"]] == [2, 2, 5, 2, 1, 1, 1]
+    assert set(report["verdict"]) == {"beats_bare_by_20", "beats_nonlocal", "beats_random_by_1_std"}
+    assert set(report["arms"][0]["long_range"]) == {"spatial pair", "temporal pair", "spacetime pair", "motion pair"}
+    markdown = (out / "report.md").read_text()
+    assert all(f"| {group} |" in markdown for group in GROUPS) and "## Collapse diagnostics per search epoch" in markdown
+    for png in ("accuracy.png", "alpha.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    search = report["searches"]["gdas-seed0"]
+    assert [d["epoch"] for d in search["diagnostics"]] == [1, 2] and search["seconds"] > 0
+    assert 0 <= search["diagnostics"][-1]["collapse/parameter_free/mean"] <= 1
+
+
+def test_an_interrupted_experiment_resumes_and_runs_only_what_is_missing(tmp_path, monkeypatch):
+    config = tiny(tmp_path)
+    first = run_experiment(config)
+    assert not list(Path(config.out).rglob("model.pt2"))  # the arms skip the export
+    random_cells = sorted((Path(config.out) / "random_cells").iterdir())
+    assert len(random_cells) == 5
+
+    (Path(config.out) / "retrain" / "bare-seed1" / "summary.json").unlink()  # as if killed during its test
+    calls = []
+    monkeypatch.setattr(experiment, "run_search", lambda c: calls.append(("search", c.out)))
+    original = experiment.run_training
+    monkeypatch.setattr(experiment, "run_training", lambda c: calls.append(("retrain", c.out)) or original(c))
+    second = run_experiment(config)
+    assert calls == [("retrain", str(Path(config.out) / "retrain" / "bare-seed1"))]
+    assert [r["test"] for r in second["runs"]] == [r["test"] for r in first["runs"]]  # same checkpoint, same test
+
+
+def test_distinct_random_cells_are_valid_distinct_and_uniform():
+    space = SearchSpace.from_patterns(["identity", "dot_temporal_softmax", "map_spatial_sigmoid"], num_nodes=2)
+    assert space.num_cells == 3 * 6
+    every = distinct_random_cells(space, space.num_cells, seed=0)
+    assert len({tuple(c.nodes) for c in every}) == space.num_cells
+    for cell in every:
+        space.check(cell)
+    firsts = collections.Counter(tuple(distinct_random_cells(space, 5, seed)[0].nodes) for seed in range(3600))
+    expected = 3600 / space.num_cells
+    chi_square = sum((count - expected) ** 2 / expected for count in firsts.values())
+    assert len(firsts) == space.num_cells and chi_square < 17 + 5 * (2 * 17) ** 0.5
+    with pytest.raises(ValueError, match="19 distinct random cells asked of a search space with 18 cells"):
+        distinct_random_cells(space, 19, seed=0)
+
+
+def arm(mean: float, std: float = 0.0) -> dict:
+    return {"top1_mean": mean, "top1_std": std}
+
+
+def test_verdict_applies_the_three_bars_with_their_margins():
+    arms = {"bare": arm(60), "nonlocal": arm(84), "random": arm(75, 6), "searched (gdas)": arm(85)}
+    result = verdict(arms, "searched (gdas)")
+    assert result["beats_bare_by_20"] == {"passed": True, "margin": 25}
+    assert result["beats_nonlocal"] == {"passed": True, "margin": 1}
+    assert result["beats_random_by_1_std"] == {"passed": True, "margin": 4}
+    arms["random"] = arm(80, 6)
+    assert verdict(arms, "searched (gdas)")["beats_random_by_1_std"] == {"passed": False, "margin": -1}
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"search_mode": "enas"}, "unknown search mode 'enas'"),
+    ({"compare_modes": ["darts-3rd"]}, "unknown search mode 'darts-3rd'"),
+    ({"seeds": 1}, "must be at least 2"),
+    ({"ops": ["nothing_*"]}, "nothing_"),
+    ({"epochs": 1, "warmup_epochs": 1}, "--warmup-epochs 1"),
+    ({"points": ["stage9"]}, "no insertion point 'stage9'"),
+])
+def test_bad_options_are_rejected_before_anything_runs(tmp_path, overrides, message):
+    with pytest.raises((ValueError, KeyError), match=message):
+        run_experiment(tiny(tmp_path, **overrides))
+    assert not (tmp_path / "experiment").exists()
+
+
+def test_random_cells_are_reproducible_per_seed():
+    space = SearchSpace.from_patterns(["*"], num_nodes=3)
+    assert [c.nodes for c in distinct_random_cells(space, 5, 3)] == [c.nodes for c in distinct_random_cells(space, 5, 3)]
+    assert [c.nodes for c in distinct_random_cells(space, 5, 3)] != [c.nodes for c in distinct_random_cells(space, 5, 4)]
