@@ -36,7 +36,7 @@ SEARCH_MODES = {"gdas": ("gdas", 1), "darts-1st": ("darts", 1), "darts-2nd": ("d
 
 # --quick: every arm at a tiny budget, to check the pipeline end to end (minutes, meaningless numbers)
 QUICK = {"seeds": 2, "search_clips": 128, "search_epochs": 2, "search_warmup_epochs": 1, "num_clips": 128, "epochs": 1, "warmup_epochs": 0,
-         "num_val_clips": 64, "batch_size": 16, "test_clips": 1, "test_crops": 1}
+         "num_val_clips": 64, "batch_size": 16, "search_batch_size": 16, "test_clips": 1, "test_crops": 1}
 
 
 @dataclass
@@ -51,11 +51,12 @@ class ExperimentConfig(DataOptions, RunOptions):
     connections: str = "dense"
     seeds: int = 3
     random_cells: int = 5
-    search_mode: str = "gdas"
-    compare_modes: list[str] = field(default_factory=lambda: ["darts-1st", "darts-2nd", "pc"])
-    search_clips: int = 2000
-    search_epochs: int = 10
-    search_warmup_epochs: int = 3
+    search_mode: str = "darts-1st"
+    compare_modes: list[str] = field(default_factory=lambda: ["gdas", "darts-2nd", "pc"])
+    search_clips: int = SearchConfig.num_clips
+    search_epochs: int = SearchConfig.epochs
+    search_warmup_epochs: int = SearchConfig.warmup_epochs
+    search_batch_size: int = SearchConfig.batch_size
     epochs: int = 8
     warmup_epochs: int = 1
     num_val_clips: int = 800
@@ -72,6 +73,8 @@ class ExperimentConfig(DataOptions, RunOptions):
                 raise ValueError(f"unknown search mode {mode!r}; expected one of {tuple(SEARCH_MODES)}")
         if self.seeds < 2 or self.random_cells < 2:
             raise ValueError(f"--seeds ({self.seeds}) and --random-cells ({self.random_cells}) must be at least 2: the report gives a spread")
+        if self.data == "synthetic" and self.search_batch_size > self.search_clips // 2:
+            raise ValueError(f"--search-batch-size {self.search_batch_size} is larger than a search half ({self.search_clips // 2} clips)")
         # the sub-configurations check everything else now, before anything runs
         self.space()
         self.train_config("check", self.seed, baseline="none")
@@ -88,7 +91,7 @@ class ExperimentConfig(DataOptions, RunOptions):
         return SearchConfig(**self._data_options(), num_clips=self.search_clips, out=out, device=self.device, amp=self.amp, seed=seed,
                             backbone=self.backbone, points=self.points, ops=self.ops, nodes=self.nodes, connections=self.connections,
                             mode=search_mode, order=order, epochs=self.search_epochs, warmup_epochs=self.search_warmup_epochs,
-                            batch_size=self.batch_size)
+                            batch_size=self.search_batch_size)
 
     def train_config(self, out: str, seed: int, genotype: str | None = None, baseline: str | None = None) -> TrainConfig:
         return TrainConfig(**self._data_options(), num_clips=self.num_clips, out=out, device=self.device, amp=self.amp, seed=seed,
@@ -193,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     arms.add_argument("--search-clips", type=int, default=defaults.search_clips, help="clips of each search (split in halves)")
     arms.add_argument("--search-epochs", type=int, default=defaults.search_epochs)
     arms.add_argument("--search-warmup-epochs", type=int, default=defaults.search_warmup_epochs)
+    arms.add_argument("--search-batch-size", type=int, default=defaults.search_batch_size)
     arms.add_argument("--epochs", type=int, default=defaults.epochs, help="retraining epochs of every arm (--num-clips clips each)")
     arms.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs, help="retraining learning-rate warm-up")
     arms.add_argument("--batch-size", type=int, default=defaults.batch_size)

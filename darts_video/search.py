@@ -24,7 +24,7 @@ from darts_video.diagram import genotype_to_text, write_diagram
 from darts_video.engine import RunDirectory, distributed, restore_rng_state, rng_state
 from darts_video.genotype import Genotype
 from darts_video.options import AMP_DTYPES, build_dataset
-from darts_video.search_config import SearchConfig
+from darts_video.search_config import WEIGHT_OPTIMIZERS, SearchConfig
 from darts_video.space import SearchSpace
 from darts_video.supernet import Supernet, derive_genotype
 from darts_video.supernet.architect import Architect
@@ -59,7 +59,7 @@ def run_search(config: SearchConfig) -> Genotype:
     trained = DistributedDataParallel(model, find_unused_parameters=config.mode == "gdas") if world_size > 1 else model
     say = print if run.is_writer else (lambda *args, **kwargs: None)
     bad_videos = BadVideoLog(len(dataset.labels), config.max_bad_videos)
-    weight_optimizer = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=0.9, weight_decay=3e-4)
+    weight_optimizer = _weight_optimizer(model, config)
     amp_dtype = AMP_DTYPES[config.amp]
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_optimizer, T_max=config.epochs, eta_min=config.lr / 50)
@@ -162,6 +162,13 @@ def run_search(config: SearchConfig) -> Genotype:
         diagram = write_diagram(final, run.path / "cell", title=f"searched cell ({config.data}, {config.mode})")
         run.write_json("summary.json", {"genotype": str(genotype_path), "diagram": [str(p) for p in diagram], "steps": step})
     return derive_genotype(model.arch, final.provenance)  # this rank's own α: equal on every rank
+
+
+def _weight_optimizer(model: Supernet, config: SearchConfig) -> torch.optim.Optimizer:
+    weight_decay = WEIGHT_OPTIMIZERS[config.optimizer][1]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=0.9, weight_decay=weight_decay)
+    return torch.optim.AdamW(model.weight_parameters(), lr=config.lr, weight_decay=weight_decay)
 
 
 class _Endless:

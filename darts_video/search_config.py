@@ -11,10 +11,16 @@ from darts_video.options import DataOptions, RunOptions, add_data_arguments, add
 from darts_video.space import CONNECTIONS, SearchSpace
 from darts_video.supernet import MODES
 
+# The weights' optimiser and its defaults (learning rate, weight decay). AdamW is the default: the
+# mixture scales every candidate's gradient by its weight (about 1 / number of candidates), which
+# SGD's fixed step does not undo and Adam's per-parameter normalisation does (docs/experiment.md).
+WEIGHT_OPTIMIZERS = {"adamw": (3e-3, 1e-4), "sgd": (0.05, 3e-4)}
+
 
 @dataclass
 class SearchConfig(DataOptions, RunOptions):
     out: str = "runs/search"
+    num_clips: int = 2000
     backbone: str = "tiny"
     points: list[str] | None = None
     ops: list[str] = field(default_factory=lambda: ["*"])
@@ -22,14 +28,15 @@ class SearchConfig(DataOptions, RunOptions):
     connections: str = "dense"
     reduction: int = 2
     heads: int = 1
-    mode: str = "gdas"
+    mode: str = "darts"
     order: int = 1
     partial_channels: int = 4
-    epochs: int = 12
+    epochs: int = 8
     warmup_epochs: int = 3
-    batch_size: int = 32
-    lr: float = 0.05
-    arch_lr: float = 3e-3
+    batch_size: int = 16
+    optimizer: str = "adamw"
+    lr: float | None = None
+    arch_lr: float = 1e-2
     beta_decay: float = 0.0
     tau_max: float = 10.0
     tau_min: float = 0.1
@@ -37,6 +44,10 @@ class SearchConfig(DataOptions, RunOptions):
     def __post_init__(self) -> None:
         self.check_data()
         self.check_run()
+        if self.optimizer not in WEIGHT_OPTIMIZERS:
+            raise ValueError(f"unknown --optimizer {self.optimizer!r}; expected one of {tuple(WEIGHT_OPTIMIZERS)}")
+        if self.lr is None:
+            self.lr = WEIGHT_OPTIMIZERS[self.optimizer][0]
         if not 0 <= self.warmup_epochs < self.epochs:
             raise ValueError(f"--warmup-epochs {self.warmup_epochs} must be at least 0 and below --epochs {self.epochs}")
         for name in ("epochs", "batch_size"):
@@ -76,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--epochs", type=int, default=defaults.epochs)
     search.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs, help="epochs with α and β frozen")
     search.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    search.add_argument("--lr", type=float, default=defaults.lr, help="weight learning rate (SGD, cosine)")
+    search.add_argument("--optimizer", choices=tuple(WEIGHT_OPTIMIZERS), default=defaults.optimizer, help="the weights' optimiser (cosine schedule)")
+    search.add_argument("--lr", type=float, help="weight learning rate (default: " + ", ".join(f"{name} {lr:g}" for name, (lr, _) in WEIGHT_OPTIMIZERS.items()) + ")")
     search.add_argument("--arch-lr", type=float, default=defaults.arch_lr, help="α/β learning rate (Adam)")
     search.add_argument("--beta-decay", type=float, default=defaults.beta_decay, help="weight of the β-decay regulariser (0: off)")
     search.add_argument("--tau-max", type=float, default=defaults.tau_max, help="gdas: first Gumbel-softmax temperature")

@@ -14,12 +14,12 @@ from darts_video.report import verdict
 from darts_video.space import SearchSpace
 
 REPO = Path(__file__).resolve().parents[1]
-GROUPS = ["bare", "nonlocal", "random", "searched (gdas)", "searched (darts-1st)", "searched (darts-2nd)", "searched (pc)"]
+GROUPS = ["bare", "nonlocal", "random", "searched (darts-1st)", "searched (gdas)", "searched (darts-2nd)", "searched (pc)"]
 
 
 def tiny(tmp_path, **overrides) -> ExperimentConfig:
     options = dict(out=str(tmp_path / "experiment"), ops=["identity", "dot_temporal_softmax", "map_spatial_sigmoid"], nodes=2,
-                   seeds=2, random_cells=5, search_clips=64, search_epochs=2, search_warmup_epochs=1, num_clips=64, epochs=1,
+                   seeds=2, random_cells=5, search_clips=64, search_epochs=2, search_warmup_epochs=1, search_batch_size=8, num_clips=64, epochs=1,
                    warmup_epochs=0, num_val_clips=32, batch_size=8, test_clips=1, test_crops=1, device="cpu")
     return ExperimentConfig(**{**options, **overrides})
 
@@ -37,7 +37,7 @@ def test_quick_experiment_from_the_command_line_reports_every_arm(tmp_path):
     assert all(f"| {group} |" in markdown for group in GROUPS) and "## Collapse diagnostics per search epoch" in markdown
     for png in ("accuracy.png", "alpha.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    search = report["searches"]["gdas-seed0"]
+    search = report["searches"]["darts-1st-seed0"]
     assert [d["epoch"] for d in search["diagnostics"]] == [1, 2] and search["seconds"] > 0
     assert 0 <= search["diagnostics"][-1]["collapse/parameter_free/mean"] <= 1
 
@@ -90,6 +90,7 @@ def test_verdict_applies_the_three_bars_with_their_margins():
 
 @pytest.mark.parametrize("overrides,message", [
     ({"search_mode": "enas"}, "unknown search mode 'enas'"),
+    ({"search_batch_size": 64}, "larger than a search half"),
     ({"compare_modes": ["darts-3rd"]}, "unknown search mode 'darts-3rd'"),
     ({"seeds": 1}, "must be at least 2"),
     ({"ops": ["nothing_*"]}, "nothing_"),

@@ -86,7 +86,7 @@ def test_a_killed_search_resumes_to_the_same_alpha_and_weights(tmp_path, monkeyp
 
 def test_reusing_a_run_directory_with_other_options_is_refused(tmp_path):
     run_search(tiny(tmp_path, epochs=1, warmup_epochs=0))
-    with pytest.raises(RunConfigMismatch, match="lr: 0.05 -> 0.1"):
+    with pytest.raises(RunConfigMismatch, match="lr: 0.003 -> 0.1"):
         run_search(tiny(tmp_path, epochs=1, warmup_epochs=0, lr=0.1))
 
 
@@ -97,6 +97,7 @@ def test_reusing_a_run_directory_with_other_options_is_refused(tmp_path):
         ({"points": ["stage9"]}, "insertion points \\['stage9'\\] not usable"),
         ({"batch_size": 64}, "--batch-size 64 is larger than a search half \\(32 clips per process\\)"),
         ({"mode": "enas"}, "unknown search mode 'enas'"),
+        ({"optimizer": "lamb"}, "unknown --optimizer 'lamb'"),
     ],
 )
 def test_bad_options_fail_before_training(tmp_path, overrides, message):

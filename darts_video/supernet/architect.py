@@ -9,7 +9,9 @@ with the Hessian-vector product taken by central finite differences,
 (∇_α L_train(w + ε v, α) − ∇_α L_train(w − ε v, α)) / 2ε, v = ∇_{w'} L_val, ε = r / ‖v‖
 (DARTS' r = 0.01; no double backward is needed, which fused attention kernels lack).
 The virtual forwards run through ``torch.func.functional_call`` on copies of the weights and
-buffers, so the model itself is never modified.
+buffers, so the model itself is never modified. The virtual step is an SGD step of size ξ (the
+weights' learning rate) whatever the weights' optimiser: with SGD it is DARTS' step (momentum
+and decay included); with AdamW it is the plain gradient step, μ = 0, λ its decoupled decay.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class Architect:
     def __init__(
         self,
         model: Supernet,
-        weight_optimizer: torch.optim.SGD,
+        weight_optimizer: torch.optim.Optimizer,
         lr: float = 3e-4,
         betas: tuple[float, float] = (0.5, 0.999),
         weight_decay: float = 1e-3,
