@@ -97,8 +97,8 @@ class ExperimentConfig(DataOptions, RunOptions):
         return TrainConfig(**self._data_options(), num_clips=self.num_clips, out=out, device=self.device, amp=self.amp, seed=seed,
                            val_annotations=self.val_annotations, test_annotations=self.test_annotations,
                            num_val_clips=self.num_val_clips, backbone=self.backbone, points=self.points, genotype=genotype,
-                           baseline=baseline, epochs=self.epochs, warmup_epochs=self.warmup_epochs, batch_size=self.batch_size, test_clips=self.test_clips,
-                           test_crops=self.test_crops, export=False)
+                           baseline=baseline, epochs=self.epochs, warmup_epochs=self.warmup_epochs, batch_size=self.batch_size,
+                           test_clips=self.test_clips, test_crops=self.test_crops, export=False)
 
     def _data_options(self) -> dict[str, Any]:
         names = [f.name for f in dataclasses.fields(DataOptions) if f.name != "num_clips"]
