@@ -8,12 +8,10 @@ continue identically; re-running the same configuration on the same folder resum
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
@@ -21,7 +19,7 @@ from tqdm import tqdm
 from darts_video.backbones import create_backbone
 from darts_video.data import BadVideoLog, save_split, stratified_split, write_label_map
 from darts_video.diagram import genotype_to_text, write_diagram
-from darts_video.engine import RunDirectory, distributed, restore_rng_state, rng_state
+from darts_video.engine import RunDirectory, distributed, restore_rng_state, rng_state, weight_step
 from darts_video.genotype import Genotype
 from darts_video.options import AMP_DTYPES, build_dataset
 from darts_video.search_config import WEIGHT_OPTIMIZERS, SearchConfig
@@ -29,10 +27,6 @@ from darts_video.space import SearchSpace
 from darts_video.supernet import Supernet, derive_genotype
 from darts_video.supernet.architect import Architect
 from darts_video.supernet.diagnostics import collapse_diagnostics, parameter_free_ops
-
-
-class NonFiniteLoss(RuntimeError):
-    pass
 
 
 def run_search(config: SearchConfig) -> Genotype:
@@ -103,19 +97,8 @@ def run_search(config: SearchConfig) -> Genotype:
                     val_clips = transform.normalize(val_batch["video"].to(device))
                     totals["arch_loss"] += architect.step((clips, labels), (val_clips, val_batch["label"].to(device)), scheduler.get_last_lr()[0])
                     totals["arch_steps"] += 1
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                logits = trained(clips)
-                loss = F.cross_entropy(logits, labels)
-            loss_value = loss.item()
-            agreed = distributed.all_reduce_sum([loss_value], device)[0] / world_size  # every rank stops together
-            if not math.isfinite(agreed):
-                raise NonFiniteLoss(f"loss became {agreed} at step {step} (epoch {epoch + 1}); the last good checkpoint is {run.latest_checkpoint}")
-            weight_optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(weight_optimizer)
-            torch.nn.utils.clip_grad_norm_(model.weight_parameters(), 5.0)
-            scaler.step(weight_optimizer)
-            scaler.update()
+            where = f"step {step} (epoch {epoch + 1}); the last good checkpoint is {run.latest_checkpoint}"
+            logits, loss_value = weight_step(trained, clips, labels, weight_optimizer, scaler, amp_dtype, where, max_grad_norm=5.0)
             step += 1
             totals["loss"] += loss_value * len(labels)
             totals["correct"] += (logits.argmax(1) == labels).sum().item()

@@ -14,14 +14,13 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from darts_video.cell import Cell
 from darts_video.data import BadVideoLog, collate_clips, write_label_map
 from darts_video.diagram import genotype_to_text
-from darts_video.engine import CheckpointError, RunDirectory, distributed, load_checkpoint, restore_rng_state, rng_state
+from darts_video.engine import CheckpointError, RunDirectory, distributed, load_checkpoint, restore_rng_state, rng_state, weight_step
 from darts_video.engine.cost import cost_report, format_cost
 from darts_video.engine.evaluate import evaluate, format_evaluation
 from darts_video.engine.export import export_model, load_exported
@@ -29,10 +28,6 @@ from darts_video.ops import NonLocalBlock
 from darts_video.options import AMP_DTYPES, build_dataset
 from darts_video.train_config import TrainConfig, architecture, build_model
 from darts_video.utils.files import atomic_write_text
-
-
-class NonFiniteLoss(RuntimeError):
-    pass
 
 
 def run_training(config: TrainConfig) -> dict:
@@ -85,17 +80,8 @@ def run_training(config: TrainConfig) -> dict:
             clips, labels = transform.normalize(batch["video"].to(device)), batch["label"].to(device)  # (B, 3, T, H, W)
             started = time.perf_counter()
             totals["data_s"] += started - tick
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                logits = trained(clips)
-                loss = F.cross_entropy(logits, labels)
-            loss_value = loss.item()
-            agreed = distributed.all_reduce_sum([loss_value], device)[0] / world_size  # every rank stops together
-            if not math.isfinite(agreed):
-                raise NonFiniteLoss(f"loss became {agreed} at step {step} (epoch {epoch + 1}); the last good checkpoint is {run.latest_checkpoint}")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+            where = f"step {step} (epoch {epoch + 1}); the last good checkpoint is {run.latest_checkpoint}"
+            logits, loss_value = weight_step(trained, clips, labels, optimizer, scaler, amp_dtype, where)
             scheduler.step()
             step += 1
             totals["loss"] += loss_value * len(labels)

@@ -11,19 +11,17 @@ import sys
 
 from darts_video.backbones.pretrained import PretrainedWeightsError
 from darts_video.data import TooManyBadVideos
-from darts_video.engine import CheckpointError, RunConfigMismatch
+from darts_video.engine import CheckpointError, NonFiniteLoss, RunConfigMismatch
 from darts_video.experiment import build_parser, config_from_args, run_experiment
 from darts_video.genotype import GenotypeError
-from darts_video.search import NonFiniteLoss as SearchNonFiniteLoss
-from darts_video.train import NonFiniteLoss
 
 
 def main() -> int:
     try:
         config = config_from_args(build_parser().parse_args())
         report = run_experiment(config)
-    except (ValueError, KeyError, GenotypeError, RunConfigMismatch, CheckpointError, NonFiniteLoss, SearchNonFiniteLoss,
-            TooManyBadVideos, PretrainedWeightsError) as error:
+    except (ValueError, KeyError, GenotypeError, RunConfigMismatch, CheckpointError, NonFiniteLoss, TooManyBadVideos,
+            PretrainedWeightsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"report: {config.out}/report.md (and report.json, accuracy.png, alpha.png); {len(report['runs'])} retrained runs")

@@ -5,9 +5,9 @@ import sys
 from pathlib import Path
 
 from darts_video.data import TooManyBadVideos
-from darts_video.engine import CheckpointError, RunConfigMismatch, distributed
+from darts_video.engine import CheckpointError, NonFiniteLoss, RunConfigMismatch, distributed
 from darts_video.genotype import GenotypeError
-from darts_video.search import NonFiniteLoss, run_search
+from darts_video.search import run_search
 from darts_video.search_config import build_parser, config_from_args
 
 

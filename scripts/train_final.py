@@ -4,10 +4,10 @@
 import sys
 
 from darts_video.data import TooManyBadVideos
-from darts_video.engine import CheckpointError, RunConfigMismatch, distributed
+from darts_video.engine import CheckpointError, NonFiniteLoss, RunConfigMismatch, distributed
 from darts_video.genotype import GenotypeError
 from darts_video.backbones.pretrained import PretrainedWeightsError
-from darts_video.train import NonFiniteLoss, evaluate_checkpoint, run_training
+from darts_video.train import evaluate_checkpoint, run_training
 from darts_video.train_config import build_parser, config_from_args
 
 

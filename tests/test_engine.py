@@ -1,4 +1,5 @@
-"""Checkpoints, RNG state and run directories: atomic, weights_only, resumable, readable back."""
+"""Checkpoints, RNG state and run directories: atomic, weights_only, resumable, readable back;
+the shared weight step."""
 
 import collections
 import random
@@ -10,12 +11,14 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from darts_video.engine import (
     CheckpointError,
+    NonFiniteLoss,
     RunConfigMismatch,
     RunDirectory,
     load_checkpoint,
     restore_rng_state,
     rng_state,
     save_checkpoint,
+    weight_step,
 )
 
 
@@ -102,3 +105,22 @@ def test_metrics_go_to_json_lines_and_tensorboard_and_a_resume_drops_what_came_a
     assert collections.Counter(step for step, _ in events) == {s: 1 for s in range(1, 7)}
     assert dict(events)[6] == 2.0
     assert [r["loss/train"] for r in resumed.read_metrics()][-2:] == [2.0, 2.0]
+
+
+def test_weight_step_updates_clips_and_stops_on_a_non_finite_loss_without_touching_the_weights():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    clips, labels = 100 * torch.randn(4, 3, 1, 2, 2), torch.tensor([0, 1, 2, 0])
+    before = [p.detach().clone() for p in model.parameters()]
+    logits, loss = weight_step(model, clips, labels, optimizer, scaler, None, "step 0", max_grad_norm=0.5)
+    assert logits.shape == (4, 3) and loss > 0
+    step_norm = torch.cat([(p.detach() - b).flatten() for p, b in zip(model.parameters(), before)]).norm()
+    assert step_norm == pytest.approx(0.5, rel=1e-4)  # lr 1: the step is the clipped gradient
+
+    clips[0, 0, 0, 0, 0] = float("nan")
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(NonFiniteLoss, match="loss became nan at step 7 \\(epoch 2\\)"):
+        weight_step(model, clips, labels, optimizer, scaler, None, "step 7 (epoch 2)")
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before))

@@ -12,9 +12,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from darts_video.data import TooManyBadVideos
 from darts_video.data.synthetic import SyntheticVideoDataset
-from darts_video.engine import RunConfigMismatch, load_checkpoint
+from darts_video.engine import NonFiniteLoss, RunConfigMismatch, load_checkpoint
 from darts_video.genotype import Genotype
-from darts_video.search import NonFiniteLoss, run_search
+from darts_video.search import run_search
 from darts_video.search_config import SearchConfig
 from darts_video.space import SearchSpace
 
@@ -116,17 +116,17 @@ def test_inconsistent_options_are_rejected_by_the_config(tmp_path, overrides, me
 
 
 def test_a_non_finite_loss_stops_the_run_naming_the_step_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
-    import darts_video.search as search
+    import darts_video.engine.step as weight_step_module
 
     calls = {"n": 0}
-    real = search.F.cross_entropy
+    real = weight_step_module.F.cross_entropy
 
     def breaks_in_epoch_two(logits, labels):
         calls["n"] += 1
         loss = real(logits, labels)
         return loss * float("nan") if calls["n"] > 4 else loss
 
-    monkeypatch.setattr(search.F, "cross_entropy", breaks_in_epoch_two)
+    monkeypatch.setattr(weight_step_module.F, "cross_entropy", breaks_in_epoch_two)
     with pytest.raises(NonFiniteLoss, match=r"loss became nan at step 4 \(epoch 2\); the last good checkpoint is .*latest.pt"):
         run_search(tiny(tmp_path))
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["epoch"] == 0
