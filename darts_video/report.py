@@ -35,10 +35,11 @@ def write_report(root: Path, config, searches: dict[str, dict], runs: list[dict]
                                                                    "flops_per_clip": run["cost"]["flops_per_clip"]} for run in runs],
     }
     atomic_write_text(root / "report.json", json.dumps(report, indent=2) + "\n")
-    atomic_write_text(root / "report.md", to_markdown(report, columns))
+    markdown = to_markdown(report, columns)
+    atomic_write_text(root / "report.md", markdown)
     plot_accuracy(arms, root / "accuracy.png")
     plot_alpha(searches, root / "alpha.png")
-    print(to_markdown(report, columns))
+    print(markdown)
     return report
 
 
