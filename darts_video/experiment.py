@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from darts_video.backbones import create_backbone, list_backbones
-from darts_video.engine import RunDirectory
+from darts_video.engine import RunDirectory, read_metrics
 from darts_video.genotype import Genotype
 from darts_video.options import DataOptions, RunOptions, add_data_arguments, add_run_arguments
 from darts_video.report import write_report
@@ -149,7 +149,7 @@ def _search(config: ExperimentConfig, mode: str, seed: int, root: Path) -> dict[
     if not (out / "summary.json").exists():
         print(f"\n=== search {out.name} ===")
         run_search(config.search_config(mode, seed, str(out)))
-    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    metrics = read_metrics(out)
     return {
         "mode": mode, "seed": seed, "path": str(out), "genotype": str(out / "genotype.json"),
         "seconds": sum(m["time/data_s"] + m["time/compute_s"] for m in metrics),  # summed over epochs: resumes included

@@ -21,6 +21,12 @@ from darts_video.engine.checkpoint import load_checkpoint, save_checkpoint
 from darts_video.utils.files import atomic_write_text
 
 
+def read_metrics(run: Path) -> list[dict[str, Any]]:
+    """The records of ``run/metrics.jsonl``, one per epoch (none before the first)."""
+    metrics = run / "metrics.jsonl"
+    return [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else []
+
+
 class RunConfigMismatch(ValueError):
     pass
 
@@ -78,8 +84,7 @@ class RunDirectory:
                 self.tensorboard.add_scalar(key, value, record["step"])
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        metrics = self.path / "metrics.jsonl"
-        return [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else []
+        return read_metrics(self.path)
 
     @property
     def tensorboard(self) -> SummaryWriter:
