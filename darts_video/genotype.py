@@ -4,11 +4,16 @@ A cell has K nodes. Node i (1-based) applies one operation to one earlier state:
 input, j < i is node j. The sink concatenates the listed nodes, projects back to C channels and
 adds the cell input. Every field is checked before anything is built, and an error names the
 file, the field and the offending value.
+
+Version 2 adds ``evidence``: for every decision of a searched cell, what the selector measured
+(each candidate's score, the margin of the choice over the runner-up with its standard error)
+and whether the choice is supported beyond noise. Version 1 files (no evidence) still load.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -22,9 +27,11 @@ if TYPE_CHECKING:
     from darts_video.space import SearchSpace
 
 FORMAT = "darts_video.genotype"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MAX_NODES = 16
-_TOP_LEVEL_KEYS = {"format", "version", "nodes", "sink", "op_config", "provenance"}
+_TOP_LEVEL_KEYS = {"format", "version", "nodes", "sink", "op_config", "evidence", "provenance"}
+DECISION_KINDS = ("op", "input")
 
 
 class GenotypeError(ValueError):
@@ -42,16 +49,51 @@ class Node:
 
 
 @dataclass(frozen=True)
+class Decision:
+    """The evidence behind one choice of a searched cell: node ``node``'s operation or input.
+
+    ``scores`` maps every candidate (an operation name, or an input state as a string) to what the
+    selector measured for it: ``alpha`` (its architecture probability) and, for the perturbation
+    selector, ``effect`` (search-val accuracy lost when it is removed, in points) with its
+    ``effect_stderr``. ``margin`` is the chosen candidate's lead over the runner-up in the
+    selector's own score, ``margin_stderr`` its standard error (None where the selector has no
+    noise estimate), and ``supported`` whether the lead is beyond noise.
+    """
+
+    node: int
+    kind: str  # "op" or "input"
+    chosen: str
+    runner_up: str | None
+    margin: float
+    margin_stderr: float | None
+    supported: bool
+    scores: Mapping[str, Mapping[str, float]] = field(default_factory=dict, hash=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"node": self.node, "kind": self.kind, "chosen": self.chosen, "runner_up": self.runner_up, "margin": self.margin,
+                "margin_stderr": self.margin_stderr, "supported": self.supported,
+                "scores": {name: dict(score) for name, score in self.scores.items()}}
+
+
+@dataclass(frozen=True)
 class Genotype:
     nodes: tuple[Node, ...]
     sink: tuple[int, ...]  # the nodes (1-based) whose outputs the sink concatenates
     op_config: OpConfig = OpConfig()
     provenance: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    selector: str | None = None  # what chose the nodes (None: written by hand)
+    evidence: tuple[Decision, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nodes", tuple(self.nodes))
         object.__setattr__(self, "sink", tuple(self.sink))
+        object.__setattr__(self, "evidence", tuple(self.evidence))
         _check_structure(self.nodes, self.sink, source="Genotype")
+        _check_evidence(self.nodes, self.selector, self.evidence, source="Genotype")
+
+    def unsupported(self) -> list[Decision]:
+        """The decisions whose evidence does not lift them beyond noise."""
+        return [decision for decision in self.evidence if not decision.supported]
 
     @property
     def num_nodes(self) -> int:
@@ -70,6 +112,7 @@ class Genotype:
             ],
             "sink": {"inputs": list(self.sink)},
             "op_config": {"reduction": self.op_config.reduction, "heads": self.op_config.heads},
+            "evidence": {"selector": self.selector, "decisions": [d.to_dict() for d in self.evidence]} if self.selector else None,
             "provenance": dict(self.provenance),
         }
 
@@ -90,8 +133,11 @@ class Genotype:
             raise GenotypeError(source, unknown[0], data[unknown[0]], f"unknown field; expected {sorted(_TOP_LEVEL_KEYS)}")
         if data.get("format") != FORMAT:
             raise GenotypeError(source, "format", data.get("format"), f"expected {FORMAT!r}")
-        if data.get("version") != VERSION:
-            raise GenotypeError(source, "version", data.get("version"), f"unsupported version; this package reads {VERSION}")
+        version = data.get("version")
+        if not _is_int(version) or version not in READABLE_VERSIONS:
+            raise GenotypeError(source, "version", version, f"unsupported version; this package reads {', '.join(map(str, READABLE_VERSIONS))}")
+        if version == 1 and "evidence" in data:
+            raise GenotypeError(source, "evidence", data["evidence"], "version 1 genotypes have no evidence; write version 2")
         nodes = _parse_nodes(data.get("nodes"), source)
         sink = _parse_sink(data.get("sink"), source)
         op_config = _parse_op_config(data.get("op_config", {}), source)
@@ -99,7 +145,9 @@ class Genotype:
         if not isinstance(provenance, dict):
             raise GenotypeError(source, "provenance", provenance, "expected a JSON object")
         _check_structure(nodes, sink, source)
-        return cls(nodes, sink, op_config, provenance)
+        selector, evidence = _parse_evidence(data.get("evidence"), source)
+        _check_evidence(nodes, selector, evidence, source)
+        return cls(nodes, sink, op_config, provenance, selector, evidence)
 
     @classmethod
     def load(cls, path: str | Path, space: SearchSpace | None = None) -> Genotype:
@@ -207,6 +255,70 @@ def _check_structure(nodes: Sequence[Node], sink: Sequence[int], source: str) ->
     for number in range(1, len(nodes) + 1):
         if number not in used:
             raise GenotypeError(source, "sink.inputs", list(sink), f"node {number} is used by neither the sink nor a later node")
+
+
+def _parse_evidence(raw: Any, source: str) -> tuple[str | None, tuple[Decision, ...]]:
+    if raw is None:
+        return None, ()
+    if not isinstance(raw, dict) or set(raw) != {"selector", "decisions"}:
+        raise GenotypeError(source, "evidence", raw, "expected an object with exactly the fields 'selector' and 'decisions'")
+    if not isinstance(raw["selector"], str) or not raw["selector"]:
+        raise GenotypeError(source, "evidence.selector", raw["selector"], "expected the name of a selector")
+    if not isinstance(raw["decisions"], list):
+        raise GenotypeError(source, "evidence.decisions", raw["decisions"], "expected a list of decisions")
+    return raw["selector"], tuple(_parse_decision(entry, source, f"evidence.decisions[{i}]") for i, entry in enumerate(raw["decisions"]))
+
+
+_DECISION_FIELDS = {"node", "kind", "chosen", "runner_up", "margin", "margin_stderr", "supported", "scores"}
+
+
+def _parse_decision(raw: Any, source: str, where: str) -> Decision:
+    if not isinstance(raw, dict) or set(raw) != _DECISION_FIELDS:
+        raise GenotypeError(source, where, raw, f"expected an object with exactly the fields {sorted(_DECISION_FIELDS)}")
+    checks = {
+        "node": (_is_int(raw["node"]), "expected a node number"),
+        "kind": (raw["kind"] in DECISION_KINDS, f"expected one of {DECISION_KINDS}"),
+        "chosen": (isinstance(raw["chosen"], str), "expected a candidate name"),
+        "runner_up": (raw["runner_up"] is None or isinstance(raw["runner_up"], str), "expected a candidate name or null"),
+        "margin": (_is_number(raw["margin"]), "expected a number"),
+        "margin_stderr": (raw["margin_stderr"] is None or (_is_number(raw["margin_stderr"]) and raw["margin_stderr"] >= 0),
+                          "expected a non-negative number or null"),
+        "supported": (isinstance(raw["supported"], bool), "expected true or false"),
+        "scores": (isinstance(raw["scores"], dict), "expected an object: candidate -> its measured scores"),
+    }
+    for name, (ok, problem) in checks.items():
+        if not ok:
+            raise GenotypeError(source, f"{where}.{name}", raw[name], problem)
+    for candidate, score in raw["scores"].items():
+        if not isinstance(score, dict) or not all(isinstance(k, str) and _is_number(v) for k, v in score.items()):
+            raise GenotypeError(source, f"{where}.scores.{candidate}", score, "expected an object of named numbers")
+    return Decision(**raw)
+
+
+def _check_evidence(nodes: Sequence[Node], selector: str | None, evidence: Sequence[Decision], source: str) -> None:
+    """Every decision names an existing node, its chosen candidate is the node's, its scores cover
+    the chosen and the runner-up, and no decision is recorded twice."""
+    if evidence and selector is None:
+        raise GenotypeError(source, "evidence.selector", selector, "evidence needs the selector that measured it")
+    seen = set()
+    for index, decision in enumerate(evidence):
+        where = f"evidence.decisions[{index}]"
+        if not 1 <= decision.node <= len(nodes):
+            raise GenotypeError(source, f"{where}.node", decision.node, f"expected a node number from 1 to {len(nodes)}")
+        node = nodes[decision.node - 1]
+        actual = node.op.name if decision.kind == "op" else str(node.input)
+        if decision.chosen != actual:
+            raise GenotypeError(source, f"{where}.chosen", decision.chosen, f"node {decision.node}'s {decision.kind} is {actual!r}")
+        for name in (decision.chosen, decision.runner_up):
+            if name is not None and name not in decision.scores:
+                raise GenotypeError(source, f"{where}.scores", sorted(decision.scores), f"no score for candidate {name!r}")
+        if (decision.node, decision.kind) in seen:
+            raise GenotypeError(source, where, f"node {decision.node} {decision.kind}", "this decision is recorded twice")
+        seen.add((decision.node, decision.kind))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_int(value: Any) -> bool:

@@ -7,13 +7,22 @@ from dataclasses import replace
 
 import pytest
 
-from darts_video.genotype import FORMAT, Genotype, GenotypeError, Node, get_genotype, named_genotypes
+from darts_video.genotype import FORMAT, Decision, Genotype, GenotypeError, Node, get_genotype, named_genotypes
 from darts_video.ops import OpConfig, OpSpec
 from darts_video.space import SearchSpace
 
 
+def searched() -> Genotype:
+    """divided_space_time as a selector would write it: with the evidence of each decision."""
+    scores = {"dot_spatial_softmax": {"alpha": 0.3, "effect": 20.0, "effect_stderr": 2.0}, "identity": {"alpha": 0.2, "effect": 7.5, "effect_stderr": 1.5}}
+    evidence = (Decision(1, "op", "dot_spatial_softmax", "identity", 12.5, 2.1, True, scores),
+                Decision(2, "input", "1", "0", 3.0, 4.0, False, {"0": {"beta": 0.5, "effect": 1.0, "effect_stderr": 1.0},
+                                                                   "1": {"beta": 0.5, "effect": 4.0, "effect_stderr": 2.0}}))
+    return replace(get_genotype("divided_space_time"), selector="perturbation", evidence=evidence)
+
+
 def valid_document() -> dict:
-    return get_genotype("divided_space_time").to_dict()
+    return searched().to_dict()
 
 
 def write(tmp_path, document, name="cell.json"):
@@ -28,6 +37,22 @@ def test_random_genotypes_round_trip_through_json(tmp_path, seed):
     genotype = replace(space.sample(random.Random(seed)), provenance={"seed": seed, "probabilities": [[0.5, 0.5]]})
     assert Genotype.load(genotype.save(tmp_path / "g.json")) == genotype
     assert Genotype.from_dict(json.loads(genotype.to_json())).provenance == genotype.provenance
+
+
+def test_evidence_round_trips_and_names_the_unsupported_decisions(tmp_path):
+    genotype = searched()
+    loaded = Genotype.load(genotype.save(tmp_path / "g.json"))
+    assert loaded == genotype and loaded.to_dict()["version"] == 2
+    assert [(d.node, d.kind) for d in loaded.unsupported()] == [(2, "input")]
+    assert loaded.evidence[0].scores["identity"]["effect"] == 7.5
+
+
+def test_version_1_files_still_load_without_evidence(tmp_path):
+    document = get_genotype("non_local").to_dict()
+    document["version"] = 1
+    del document["evidence"]
+    loaded = Genotype.load(write(tmp_path, document))
+    assert loaded.evidence == () and loaded.selector is None and loaded.nodes == get_genotype("non_local").nodes
 
 
 def test_save_is_atomic_and_leaves_no_temporary_file(tmp_path):
@@ -68,7 +93,8 @@ BAD_DOCUMENTS = {
     # case: (document, field named in the error, value named in the error)
     "unknown format": (_mutated("format", "darts.genotype"), "format", "'darts.genotype'"),
     "missing format": (_mutated("format", KeyError), "format", "None"),
-    "unknown version": (_mutated("version", 2), "version", "2"),
+    "unknown version": (_mutated("version", 3), "version", "3"),
+    "version 1 with evidence": (_mutated("version", 1), "evidence", "{'selector'"),
     "version as a string": (_mutated("version", "1"), "version", "'1'"),
     "unknown operation": (_mutated("nodes.0.op.name", "dot_spatial_tanh"), "nodes[0].op.name", "'dot_spatial_tanh'"),
     "field disagrees with name": (_mutated("nodes.1.op.dim", "spatial"), "nodes[1].op.dim", "'spatial'"),
@@ -93,6 +119,19 @@ BAD_DOCUMENTS = {
     "provenance not an object": (_mutated("provenance", "search"), "provenance", "'search'"),
     "unknown top-level field": (_mutated("cells", []), "cells", "[]"),
     "not an object": ([1, 2], "<document>", "'list'"),
+    "evidence not an object": (_mutated("evidence", [1]), "evidence", "[1]"),
+    "evidence without its selector": (_mutated("evidence.selector", ""), "evidence.selector", "''"),
+    "decision missing a field": (_mutated("evidence.decisions.0.supported", KeyError), "evidence.decisions[0]", "{'node': 1"),
+    "decision of a missing node": (_mutated("evidence.decisions.0.node", 3), "evidence.decisions[0].node", "3"),
+    "decision of an unknown kind": (_mutated("evidence.decisions.0.kind", "sink"), "evidence.decisions[0].kind", "'sink'"),
+    "decision disagrees with its node": (_mutated("evidence.decisions.0.chosen", "identity"), "evidence.decisions[0].chosen", "'identity'"),
+    "input decision disagrees with its node": (_mutated("evidence.decisions.1.chosen", "0"), "evidence.decisions[1].chosen", "'0'"),
+    "margin not a number": (_mutated("evidence.decisions.0.margin", "big"), "evidence.decisions[0].margin", "'big'"),
+    "negative standard error": (_mutated("evidence.decisions.0.margin_stderr", -1.0), "evidence.decisions[0].margin_stderr", "-1.0"),
+    "supported not a boolean": (_mutated("evidence.decisions.0.supported", 1), "evidence.decisions[0].supported", "1"),
+    "score not numbers": (_mutated("evidence.decisions.0.scores.identity", {"alpha": "high"}), "evidence.decisions[0].scores.identity", "{'alpha': 'high'}"),
+    "no score for the runner-up": (_mutated("evidence.decisions.0.runner_up", "dot_temporal_softmax"), "evidence.decisions[0].scores", "['dot_spatial_softmax', 'identity']"),
+    "decision recorded twice": (_mutated("evidence.decisions.1", valid_document()["evidence"]["decisions"][0]), "evidence.decisions[1]", "'node 1 op'"),
 }
 
 
