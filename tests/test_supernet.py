@@ -1,4 +1,4 @@
-"""Mixed ops and cells, the supernet's parameters, GDAS sampling, PC-DARTS, the discretizer."""
+"""Mixed ops and cells, the supernet's parameters, GDAS sampling, PC-DARTS, masks, α's argmax."""
 
 import itertools
 import math
@@ -12,9 +12,10 @@ from darts_video.cell import Cell, Sink
 from darts_video.genotype import Genotype
 from darts_video.ops import OpConfig
 from darts_video.space import SearchSpace
-from darts_video.supernet import ArchWeights, MixedOp, Supernet, derive_genotype
+from darts_video.supernet import ArchWeights, MixedOp, Supernet
+from darts_video.supernet.select import select_argmax
 from darts_video.supernet.diagnostics import collapse_diagnostics, parameter_free_ops
-from darts_video.supernet.mixed import MixedCell, WeightsSlot, channel_shuffle, gated_sink
+from darts_video.supernet.mixed import MixedCell, channel_shuffle, gated_sink
 
 SMALL_SPACE = SearchSpace.from_patterns(["identity", "dot_*_softmax", "map_spatial_*"], num_nodes=3)
 
@@ -53,29 +54,31 @@ def test_gated_sink_keeps_the_value_and_gives_the_gate_the_gradient_batch_norm_t
     assert torch.allclose(gated_grad, plain_grad, rtol=1e-5)
 
 
-def one_hot_weights(space: SearchSpace, genotype: Genotype, sparse: bool = False) -> ArchWeights:
+def one_hot_weights(space: SearchSpace, genotype: Genotype, sampled: bool = False) -> ArchWeights:
+    """The genotype's path as mixing weights; ``sampled``: as a GDAS draw, else as a masked mixture."""
     ops = torch.zeros(space.num_nodes, len(space.ops))
     inputs = [torch.zeros(len(space.candidate_inputs(i))) for i in range(1, space.num_nodes + 1)]
+    active_ops, active_inputs = [], []
     for number, node in enumerate(genotype.nodes, start=1):
-        ops[number - 1, space.ops.index(node.op)] = 1
-        inputs[number - 1][space.candidate_inputs(number).index(node.input)] = 1
-    return ArchWeights(ops, inputs, sparse)
+        active_ops.append((space.ops.index(node.op),))
+        active_inputs.append((space.candidate_inputs(number).index(node.input),))
+        ops[number - 1, active_ops[-1][0]] = 1
+        inputs[number - 1][active_inputs[-1][0]] = 1
+    return ArchWeights(ops, inputs, tuple(active_ops), tuple(active_inputs), sampled)
 
 
-@pytest.mark.parametrize("seed,connections,sparse", list(itertools.product(range(4), ("dense", "chain"), (False, True))))
-def test_one_hot_mixed_cell_equals_the_discrete_cell_of_its_genotype(seed, connections, sparse):
+@pytest.mark.parametrize("seed,connections,sampled", list(itertools.product(range(4), ("dense", "chain"), (False, True))))
+def test_one_hot_mixed_cell_equals_the_discrete_cell_of_its_genotype(seed, connections, sampled):
     space = SearchSpace(SMALL_SPACE.ops, num_nodes=3, connections=connections)
     genotype = space.sample(random.Random(seed))
-    slot = WeightsSlot()
-    mixed = MixedCell(space, 8, slot).eval()
+    mixed = MixedCell(space, 8).eval()
     torch.nn.init.normal_(mixed.sink.norm.weight)
     discrete = Cell(genotype, 8).eval()
     for number, node in enumerate(genotype.nodes):
         discrete.ops[number].load_state_dict(mixed.nodes[number].ops[space.ops.index(node.op)].state_dict())
     discrete.sink.load_state_dict(mixed.sink.state_dict())
-    slot.weights = one_hot_weights(space, genotype, sparse)  # sparse: GDAS runs the chosen ops alone
     x = torch.randn(2, 8, 4, 6, 6)
-    assert torch.allclose(mixed(x), discrete(x), atol=1e-5)
+    assert torch.allclose(mixed(x, one_hot_weights(space, genotype, sampled)), discrete(x), atol=1e-5)
 
 
 def test_supernet_parameters_split_into_disjoint_architecture_and_weight_lists():
@@ -86,7 +89,7 @@ def test_supernet_parameters_split_into_disjoint_architecture_and_weight_lists()
     state = net.state_dict()
     assert state["arch.alphas"].shape == (3, len(SMALL_SPACE.ops)) and "arch.betas.2" in state
     cells = [m for m in net.modules() if isinstance(m, MixedCell)]
-    assert len(cells) == 2 and cells[0].slot is cells[1].slot  # one searched cell, weights per position
+    assert len(cells) == 2 and cells == net.cells  # one searched cell (one α, β), weights per position
 
 
 @pytest.mark.parametrize("mode", ["darts", "gdas", "pc"])
@@ -108,10 +111,11 @@ def test_fresh_supernet_is_the_bare_backbone_and_alpha_learns_once_the_cell_open
 def test_gdas_samples_one_op_per_node_and_the_same_cell_at_every_position():
     net = Supernet(create_backbone("tiny"), SMALL_SPACE, points=["stage2", "stage3"], mode="gdas")
     seen = []
-    net.backbone.stage2.attention.register_forward_pre_hook(lambda module, args: seen.append(module.slot.weights))
-    net.backbone.stage3.attention.register_forward_pre_hook(lambda module, args: seen.append(module.slot.weights))
+    net.backbone.stage2.attention.register_forward_pre_hook(lambda module, args: seen.append(module._bound))
+    net.backbone.stage3.attention.register_forward_pre_hook(lambda module, args: seen.append(module._bound))
     net(torch.randn(1, 3, 4, 16, 16))
-    assert seen[0] is seen[1] and seen[0].sparse
+    assert seen[0] is seen[1] and seen[0].sampled
+    assert all(cell._bound is None for cell in net.cells)  # bound for that forward only
     assert torch.equal(seen[0].ops.sum(-1), torch.ones(3)) and set(seen[0].ops.unique().tolist()) == {0.0, 1.0}
 
 
@@ -133,20 +137,19 @@ def test_bad_supernet_options_are_rejected_before_anything_runs(kwargs, message)
         Supernet(create_backbone("tiny"), SMALL_SPACE, **kwargs)
 
 
-def test_derived_genotype_takes_the_argmax_and_records_the_probabilities(tmp_path):
+def test_argmax_takes_the_most_probable_operation_and_input_and_records_the_probabilities():
     net = Supernet(create_backbone("tiny"), SMALL_SPACE)
     with torch.no_grad():
         net.arch.alphas.zero_()
         net.arch.alphas[0, 3] = 5.0
         net.arch.betas[2][1] = 5.0
-    genotype = derive_genotype(net.arch, {"seed": 3, "epoch": 7})
-    assert genotype.nodes[0].op == SMALL_SPACE.ops[3] and genotype.nodes[2].input == 1
-    assert genotype.sink == (1, 2, 3)
-    decision = genotype.provenance["decisions"][0]["op_probabilities"]
-    assert max(decision, key=decision.get) == SMALL_SPACE.ops[3].name
-    assert genotype.provenance["epoch"] == 7
-    SMALL_SPACE.check(genotype)
-    assert Genotype.load(genotype.save(tmp_path / "g.json"), SMALL_SPACE) == genotype
+    nodes, decisions = select_argmax(net.arch)
+    assert nodes[0].op == SMALL_SPACE.ops[3] and nodes[2].input == 1
+    first = decisions[0]
+    assert (first.node, first.kind, first.chosen) == (1, "op", SMALL_SPACE.ops[3].name)
+    assert max(first.scores, key=lambda name: first.scores[name]["alpha"]) == SMALL_SPACE.ops[3].name
+    node3_input = next(d for d in decisions if d.node == 3 and d.kind == "input")
+    assert node3_input.chosen == "1" and node3_input.scores["1"]["beta"] > 0.9
 
 
 def test_collapse_diagnostics_measure_entropy_and_the_share_of_parameter_free_operations():

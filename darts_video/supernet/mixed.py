@@ -1,4 +1,4 @@
-"""The relaxed cell: every node mixes every candidate operation over a mixture of its inputs."""
+"""The relaxed cell: every node mixes its candidate operations over a mixture of its inputs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from darts_video.cell import Sink
 from darts_video.ops import OpConfig, OpSpec, create_op
@@ -14,71 +15,95 @@ from darts_video.supernet.arch import ArchWeights
 
 
 class MixedOp(nn.Module):
-    """Σ_k w_k · op_k(x) over the candidate operations (a sampled cell runs its chosen op alone)."""
+    """Σ_k w_k · op_k(x) over the active candidate operations.
 
-    def __init__(self, specs: Sequence[OpSpec], channels: int, config: OpConfig) -> None:
+    ``normalize=True`` follows each candidate that has weights with an affine-free BatchNorm (as
+    in DARTS' search network): a candidate cannot rescale its own output, so α is the only scale
+    of its contribution. The statistics are always the batch's own (no running estimates), so the
+    mixture computes the same in training, evaluation and recomputation.
+    """
+
+    def __init__(self, specs: Sequence[OpSpec], channels: int, config: OpConfig, normalize: bool = False) -> None:
         super().__init__()
         self.ops = nn.ModuleList(create_op(spec, channels, config) for spec in specs)
+        self.norms = nn.ModuleList(
+            nn.BatchNorm3d(channels, affine=False, track_running_stats=False) if normalize and spec.has_parameters else nn.Identity()
+            for spec in specs
+        )
 
-    def forward(self, x: Tensor, weights: Tensor) -> Tensor:  # x: (N, C, T, H, W)
-        return sum(w * op(x) for w, op in zip(weights, self.ops))
+    def forward(self, x: Tensor, weights: Tensor, active: Sequence[int] | None = None) -> Tensor:  # x: (N, C, T, H, W)
+        active = range(len(self.ops)) if active is None else active
+        return sum(weights[k] * self.candidate(k, x) for k in active)
 
-
-class WeightsSlot:
-    """Where the supernet leaves the mixing weights of the current forward for its cells to read."""
-
-    weights: ArchWeights | None = None
+    def candidate(self, k: int, x: Tensor) -> Tensor:
+        """Candidate ``k``'s output, normalised if the mixture normalises."""
+        return self.norms[k](self.ops[k](x))
 
 
 class MixedCell(nn.Module):
     """The discrete cell's structure with every decision relaxed; same sink, same zero-init residual.
 
+    The mixing weights are an argument: ``cell(x, weights)``. Inside a :class:`Supernet` the
+    backbone calls ``cell(x)``, and the cell uses the weights the supernet drew for the current
+    forward (it binds them with :meth:`bind` for the duration of that forward only).
+
     ``partial_channels = k > 1`` is PC-DARTS: only the first C/k channels go through the mixed
     operations, the rest bypass them, and a channel shuffle mixes the two groups; the input
-    weights β play the part of PC-DARTS's edge normalisation.
+    weights β play the part of PC-DARTS's edge normalisation. ``recompute=True`` keeps only the
+    nodes' outputs for backward and runs the nodes again there (``torch.utils.checkpoint``).
     """
 
-    def __init__(self, space: SearchSpace, channels: int, slot: WeightsSlot, partial_channels: int = 1) -> None:
+    def __init__(self, space: SearchSpace, channels: int, partial_channels: int = 1, normalize: bool = False,
+                 recompute: bool = False) -> None:
         super().__init__()
         if partial_channels < 1 or channels % partial_channels:
             raise ValueError(f"partial_channels = {partial_channels} must divide the {channels} channels")
-        self.space, self.slot, self.partial_channels = space, slot, partial_channels
-        self.nodes = nn.ModuleList(MixedOp(space.ops, channels // partial_channels, space.op_config) for _ in range(space.num_nodes))
+        self.space, self.partial_channels, self.recompute = space, partial_channels, recompute
+        self.nodes = nn.ModuleList(
+            MixedOp(space.ops, channels // partial_channels, space.op_config, normalize) for _ in range(space.num_nodes)
+        )
         self.sink = Sink(space.num_nodes, channels)
+        self._bound: ArchWeights | None = None
 
-    def forward(self, x: Tensor) -> Tensor:  # (N, C, T, H, W)
-        weights = self.slot.weights
+    def bind(self, weights: ArchWeights | None) -> None:
+        """The weights ``cell(x)`` uses until the next bind (None: none)."""
+        self._bound = weights
+
+    def forward(self, x: Tensor, weights: ArchWeights | None = None) -> Tensor:  # (N, C, T, H, W)
+        weights = weights if weights is not None else self._bound
         if weights is None:
-            raise RuntimeError("MixedCell ran outside a Supernet forward: no architecture weights were set")
-        if weights.sparse:
-            return self._forward_sampled(x, weights)
-        states = [x]
-        for number, node in enumerate(self.nodes, start=1):
-            candidates = [states[j] for j in self.space.candidate_inputs(number)]
-            h = sum(w * state for w, state in zip(weights.inputs[number - 1], candidates))
-            states.append(self._mix_node(node, h, weights.ops[number - 1]))
-        return x + self.sink(states[1:])
+            raise RuntimeError("MixedCell got no mixing weights: call cell(x, weights), or run it inside a Supernet forward")
+        if self.recompute and torch.is_grad_enabled():
+            outputs = checkpoint(self._node_outputs, x, weights, use_reentrant=False)
+        else:
+            outputs = self._node_outputs(x, weights)
+        if weights.sampled:
+            gates = [weights.ops[i, chosen] for i, (chosen,) in enumerate(weights.active_ops)]
+            return x + gated_sink(self.sink, outputs, gates)
+        return x + self.sink(outputs)
 
-    def _forward_sampled(self, x: Tensor, weights: ArchWeights) -> Tensor:
-        """GDAS: node i runs only its sampled operation; the one-hot gate g_i (value 1) carries α's
-        straight-through gradient, downstream through the node's state and into the sink."""
-        states, outputs, gates = [x], [], []
+    def _node_outputs(self, x: Tensor, weights: ArchWeights) -> list[Tensor]:
+        """Each node's mixture, each (N, C, T, H, W). For a GDAS draw, the chosen operation's output
+        without its gate (the sink lets the gates in; later nodes read the gated state)."""
+        states, outputs = [x], []
         for number, node in enumerate(self.nodes, start=1):
-            input_weights, op_weights = weights.inputs[number - 1], weights.ops[number - 1]
-            source = int(input_weights.argmax())
-            h = input_weights[source] * states[self.space.candidate_inputs(number)[source]]
-            chosen = int(op_weights.argmax())
-            outputs.append(node.ops[chosen](h))
-            gates.append(op_weights[chosen])
-            states.append(gates[-1] * outputs[-1])
-        return x + gated_sink(self.sink, outputs, gates)
+            candidates = self.space.candidate_inputs(number)
+            input_weights = weights.inputs[number - 1]
+            h = sum(input_weights[j] * states[candidates[j]] for j in weights.active_inputs[number - 1])
+            if weights.sampled:
+                (chosen,) = weights.active_ops[number - 1]
+                outputs.append(self._run(node, h, lambda z: node.candidate(chosen, z)))
+                states.append(weights.ops[number - 1, chosen] * outputs[-1])
+            else:
+                outputs.append(self._run(node, h, lambda z: node(z, weights.ops[number - 1], weights.active_ops[number - 1])))
+                states.append(outputs[-1])
+        return outputs
 
-    def _mix_node(self, node: MixedOp, h: Tensor, weights: Tensor) -> Tensor:
+    def _run(self, node: MixedOp, h: Tensor, mix) -> Tensor:
         if self.partial_channels == 1:
-            return node(h, weights)
+            return mix(h)
         active = h.shape[1] // self.partial_channels
-        mixed = torch.cat([node(h[:, :active], weights), h[:, active:]], dim=1)
-        return channel_shuffle(mixed, self.partial_channels)
+        return channel_shuffle(torch.cat([mix(h[:, :active]), h[:, active:]], dim=1), self.partial_channels)
 
 
 def gated_sink(sink: Sink, outputs: Sequence[Tensor], gates: Sequence[Tensor]) -> Tensor:

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from darts_video.backbones.base import VideoBackbone
 from darts_video.space import SearchSpace
-from darts_video.supernet.arch import MODES, ArchitectureParameters
-from darts_video.supernet.mixed import MixedCell, WeightsSlot
+from darts_video.supernet.arch import MODES, ArchitectureParameters, ArchWeights, CandidateMask
+from darts_video.supernet.mixed import MixedCell
 
 
 class Supernet(nn.Module):
     """``backbone`` with :class:`MixedCell` s at ``points`` (default: the backbone's defaults).
 
     Each forward draws the mixing weights once (a GDAS sample is the same cell at every position)
-    and the cells read them. ``temperature`` is GDAS's Gumbel-softmax temperature; the search
-    loop anneals it.
+    and binds them to every cell for that forward; ``net(x, weights)`` uses given weights instead
+    (the architecture step reuses one draw for all its forwards). ``temperature`` is GDAS's
+    Gumbel-softmax temperature (the search loop anneals it); GDAS draws from ``generator``, which
+    is seeded alike on every rank, so that all ranks sample the same cells whatever their data
+    augmentation draws. ``mask`` switches candidates off (the selectors' perturbations and
+    decisions). ``normalize_candidates`` and ``recompute``: see :class:`MixedOp` / :class:`MixedCell`.
     """
 
     def __init__(
@@ -27,6 +32,9 @@ class Supernet(nn.Module):
         points: Sequence[str] | None = None,
         mode: str = "darts",
         partial_channels: int = 4,
+        normalize_candidates: bool = False,
+        recompute: bool = False,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -38,22 +46,32 @@ class Supernet(nn.Module):
             raise ValueError(f"insertion points {unknown or list(points)} not usable; {type(backbone).__name__} has: {', '.join(available)}")
         self.space, self.mode, self.points, self.temperature = space, mode, points, 1.0
         self.arch = ArchitectureParameters(space)
-        self.slot = WeightsSlot()
+        self.mask = CandidateMask.full(space)
+        self.generator = torch.Generator().manual_seed(seed)
         split = partial_channels if mode == "pc" else 1
+        self.cells: list[MixedCell] = []
         for point in points:
-            backbone.insert(point, MixedCell(space, available[point], self.slot, split))
+            cell = MixedCell(space, available[point], split, normalize_candidates, recompute)
+            backbone.insert(point, cell)
+            self.cells.append(cell)
         self.backbone = backbone
 
-    def forward(self, x: Tensor) -> Tensor:  # (N, 3, T, H, W) -> (N, num_classes)
-        self.slot.weights = self.arch.mixing_weights(self.mode, self.temperature)
+    def mixing_weights(self) -> ArchWeights:
+        """A draw of the mixing weights under the current mode, temperature and mask."""
+        return self.arch.mixing_weights(self.mode, self.temperature, self.mask, self.generator)
+
+    def forward(self, x: Tensor, weights: ArchWeights | None = None) -> Tensor:  # (N, 3, T, H, W) -> (N, num_classes)
+        weights = weights if weights is not None else self.mixing_weights()
+        for cell in self.cells:
+            cell.bind(weights)
         try:
             return self.backbone(x)
         finally:
-            self.slot.weights = None
+            for cell in self.cells:
+                cell.bind(None)
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return list(self.arch.parameters())
 
     def weight_parameters(self) -> list[nn.Parameter]:
-        arch = {id(p) for p in self.arch.parameters()}
-        return [p for p in self.parameters() if id(p) not in arch]
+        return list(self.backbone.parameters())
