@@ -1,173 +1,178 @@
-"""The supernet search, top to bottom: data halves, supernet, bilevel loop, genotype per epoch.
+"""The supernet search, top to bottom: data halves, supernet, bilevel loop, then the selection.
 
 Weights learn on the search-train half, α/β on the search-val half (never the evaluation set).
-Every epoch derives and saves the genotype, logs α/β, and checkpoints everything needed to
-continue identically; re-running the same configuration on the same folder resumes.
+Every epoch logs α/β, the cell α ranks first with the gradients' support for each choice, and a
+checkpoint; after the last epoch the selector (default: perturbation) derives the final cell,
+each decision with its evidence. Re-running the same configuration on the same folder resumes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Callable
+import itertools
+from collections.abc import Iterator
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Subset
-from tqdm import tqdm
+from torch.utils.data import Subset
 
 from darts_video.backbones import create_backbone
-from darts_video.data import BadVideoLog, save_split, stratified_split, write_label_map
+from darts_video.data import save_split, stratified_split, write_label_map
+from darts_video.derive import derive, epoch_genotype, format_decisions, selection_batches
 from darts_video.diagram import genotype_to_text, write_diagram
-from darts_video.engine import RunDirectory, distributed, restore_rng_state, rng_state, weight_step
+from darts_video.engine import distributed, weight_step
+from darts_video.engine.loop import EpochMeter, TrainingRun
+from darts_video.engine.optim import create_schedule, create_weight_optimizer, current_lr
 from darts_video.genotype import Genotype
 from darts_video.options import AMP_DTYPES, build_dataset
 from darts_video.search_config import WEIGHT_OPTIMIZERS, SearchConfig
 from darts_video.space import SearchSpace
-from darts_video.supernet import Supernet, derive_genotype
+from darts_video.supernet import Supernet
 from darts_video.supernet.architect import Architect
 from darts_video.supernet.diagnostics import collapse_diagnostics, parameter_free_ops
+from darts_video.supernet.select import GradientEvidence
+
+
+class _GeneratorState:
+    """A ``torch.Generator`` as a checkpoint component."""
+
+    def __init__(self, generator: torch.Generator) -> None:
+        self.generator = generator
+
+    def state_dict(self) -> dict:
+        return {"state": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["state"])
 
 
 def run_search(config: SearchConfig) -> Genotype:
     """Search, or resume the search in ``config.out``; returns the final genotype (RUN/genotype.json).
 
     Under ``torchrun`` every process trains on its shard of each half with DDP; all ranks keep the
-    same α/β (their gradients are averaged) and end with the same genotype; rank 0 writes.
+    same α/β (their gradients are averaged), draw the same GDAS cells and end with the same
+    genotype; rank 0 writes.
     """
-    torch.manual_seed(config.seed)  # the same on every rank: GDAS samples the same cells everywhere
-    rank, world_size, device = distributed.setup(config.resolved_device())
+    run = TrainingRun(config.out, config.seed, config.resolved_device())
     dataset, classes, transform = build_dataset(config, "train")
     train_indices, val_indices = stratified_split(dataset.labels, 0.5, config.seed)
-    per_process = min(len(train_indices), len(val_indices)) // world_size
+    per_process = min(len(train_indices), len(val_indices)) // run.world_size
     if config.batch_size > per_process:
         raise ValueError(f"--batch-size {config.batch_size} is larger than a search half ({per_process} clips per process)")
     space = config.space()
     backbone = create_backbone(config.backbone, num_classes=len(classes))
-    model = Supernet(backbone, space, config.points, config.mode, config.partial_channels).to(device)
-    # only now, with every option checked, does the run directory appear
-    run = RunDirectory(config.out, dataclasses.asdict(config), rank=rank)
+    model = Supernet(backbone, space, config.points, config.mode, config.partial_channels, config.normalize_candidates,
+                     config.recompute, seed=config.seed).to(run.device)
+    directory = run.open(dataclasses.asdict(config), len(dataset.labels), config.max_bad_videos)  # every option checked: now the folder
     if run.is_writer:
-        save_split(run.path / "split.json", train_indices, val_indices, config.seed)
-        write_label_map(classes, run.path / "classes.txt")
-    trained = DistributedDataParallel(model, find_unused_parameters=config.mode == "gdas") if world_size > 1 else model
-    say = print if run.is_writer else (lambda *args, **kwargs: None)
-    bad_videos = BadVideoLog(len(dataset.labels), config.max_bad_videos)
-    weight_optimizer = _weight_optimizer(model, config)
+        save_split(directory.path / "split.json", train_indices, val_indices, config.seed)
+        write_label_map(classes, directory.path / "classes.txt")
+    trained = DistributedDataParallel(model, find_unused_parameters=config.mode == "gdas") if run.world_size > 1 else model
+    weight_optimizer = create_weight_optimizer(model.backbone, config.optimizer, config.lr, WEIGHT_OPTIMIZERS[config.optimizer][1])
+    steps_per_epoch = len(_loader(config, dataset, train_indices, 0))
+    schedule = create_schedule(weight_optimizer, config.epochs * steps_per_epoch, lr_min=config.lr / 50)
     amp_dtype = AMP_DTYPES[config.amp]
-    scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_optimizer, T_max=config.epochs, eta_min=config.lr / 50)
+    scaler = torch.amp.GradScaler(run.device.type, enabled=config.amp == "fp16")
     architect = Architect(model, weight_optimizer, lr=config.arch_lr, order=config.order, beta_decay_weight=config.beta_decay)
+    gradients = GradientEvidence(space.num_nodes, len(space.ops))
+    components = {"model": model, "weight_optimizer": weight_optimizer, "arch_optimizer": architect.optimizer, "scaler": scaler,
+                  "gdas_generator": _GeneratorState(model.generator), "alpha_gradients": gradients}
 
     start_epoch, step = 0, 0
-    state = run.resume_state()
+    state = run.resume(components)
     if state is not None:
-        model.load_state_dict(state["model"])
-        weight_optimizer.load_state_dict(state["weight_optimizer"])
-        architect.optimizer.load_state_dict(state["arch_optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
         start_epoch, step = state["epoch"] + 1, state["step"]
-        restore_rng_state(state["rng"])
-        say(f"resuming {run.path} after epoch {state['epoch'] + 1}")
+        run.say(f"resuming {directory.path} after epoch {start_epoch}")
 
-    genotype_path = run.path / "genotype.json"
     parameter_free = parameter_free_ops(space)
     for epoch in range(start_epoch, config.epochs):
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(epoch)
         model.temperature = config.tau_max - (config.tau_max - config.tau_min) * epoch / max(1, config.epochs - 1)
         search_arch = epoch >= config.warmup_epochs
-        train_loader = distributed.shard_loader(Subset(dataset, train_indices), config.batch_size, config.workers, config.seed, True, epoch)
-        val_batches = _Endless(lambda: distributed.shard_loader(Subset(dataset, val_indices), config.batch_size, config.workers, config.seed, True, epoch))
-        totals = {"loss": 0.0, "correct": 0, "seen": 0, "arch_loss": 0.0, "arch_steps": 0, "data_s": 0.0, "compute_s": 0.0}
-        tick = time.perf_counter()
+        meter, gradients = EpochMeter(), GradientEvidence(space.num_nodes, len(space.ops))
+        components["alpha_gradients"] = gradients
+        val_batches = _endless(run, config, dataset, val_indices, transform, epoch)
         model.train()
-        for batch in tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False, disable=not run.is_writer):
-            bad_videos.record(batch["failures"])
-            if batch["video"] is None:
-                continue
-            clips, labels = transform.normalize(batch["video"].to(device)), batch["label"].to(device)
-            started = time.perf_counter()
-            totals["data_s"] += started - tick
+        for clips, labels in run.batches(_loader(config, dataset, train_indices, epoch), transform, meter, f"epoch {epoch + 1}/{config.epochs}"):
             if search_arch:
-                val_batch = val_batches.next()
-                bad_videos.record(val_batch["failures"])
-                if val_batch["video"] is not None:
-                    val_clips = transform.normalize(val_batch["video"].to(device))
-                    totals["arch_loss"] += architect.step((clips, labels), (val_clips, val_batch["label"].to(device)), scheduler.get_last_lr()[0])
-                    totals["arch_steps"] += 1
-            where = f"step {step} (epoch {epoch + 1}); the last good checkpoint is {run.latest_checkpoint}"
+                val_clips, val_labels = next(val_batches)
+                arch_loss, alpha_grad = architect.step((clips, labels), (val_clips, val_labels), current_lr(weight_optimizer))
+                gradients.add(alpha_grad)
+                meter.add(arch_loss=arch_loss, arch_steps=1)
+            schedule.step_update(step)
+            where = f"step {step} (epoch {epoch + 1}); the last good checkpoint is {directory.latest_checkpoint}"
             logits, loss_value = weight_step(trained, clips, labels, weight_optimizer, scaler, amp_dtype, where, max_grad_norm=5.0)
             step += 1
-            totals["loss"] += loss_value * len(labels)
-            totals["correct"] += (logits.argmax(1) == labels).sum().item()
-            totals["seen"] += len(labels)
-            tick = time.perf_counter()
-            totals["compute_s"] += tick - started
-        scheduler.step()
-        keys = ("loss", "correct", "seen", "arch_loss", "arch_steps")
-        totals.update(zip(keys, distributed.all_reduce_sum([totals[k] for k in keys], device)))
-        totals["arch_steps"] /= world_size  # every rank took the same architecture steps
+            meter.add(loss=loss_value * len(labels), correct=(logits.argmax(1) == labels).sum().item(), seen=len(labels))
+        totals = meter.reduced(run.device)
 
-        genotype = derive_genotype(model.arch, config.provenance(epoch + 1))
+        genotype = epoch_genotype(model, config.provenance(epoch + 1), gradients)
         if run.is_writer:
-            genotype.save(run.path / "genotypes" / f"epoch_{epoch + 1:03d}.json")
-            genotype.save(genotype_path)
-        record = {
-            "step": step, "epoch": epoch + 1, "loss/train": totals["loss"] / max(1, totals["seen"]),
-            "accuracy/train": 100 * totals["correct"] / max(1, totals["seen"]),
-            "time/data_s": totals["data_s"], "time/compute_s": totals["compute_s"], "gdas/temperature": model.temperature,
-        }
-        if totals["arch_steps"]:
+            genotype.save(directory.path / "genotypes" / f"epoch_{epoch + 1:03d}.json")
+        record = {"step": step, "epoch": epoch + 1, "loss/train": totals["loss"] / max(1, totals["seen"]),
+                  "accuracy/train": 100 * totals["correct"] / max(1, totals["seen"]), "lr": current_lr(weight_optimizer),
+                  "time/data_s": totals["time/data_s"], "time/compute_s": totals["time/compute_s"], "gdas/temperature": model.temperature}
+        if totals.get("arch_steps"):
             record["loss/arch_val"] = totals["arch_loss"] / totals["arch_steps"]
         record.update(_probabilities(model, space))
         record.update(collapse_diagnostics(model.arch.op_probabilities(), model.arch.input_probabilities(), parameter_free))
-        run.log_metrics(record)
+        record["decisions/supported"] = sum(d.supported for d in genotype.evidence if d.kind == "op")
+        run.log(record)
         if run.is_writer:
-            run.tensorboard.add_image("alpha/probabilities", _heatmap(model.arch.op_probabilities().detach()), step)
-        run.save_checkpoint({
-            "model": model.state_dict(), "weight_optimizer": weight_optimizer.state_dict(),
-            "arch_optimizer": architect.optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-            "epoch": epoch, "step": step, "rng": rng_state(),
-        })
-        say(f"epoch {epoch + 1}/{config.epochs}: train loss {record['loss/train']:.3f}, accuracy {record['accuracy/train']:.1f} %"
-              + (f", arch val loss {record['loss/arch_val']:.3f}" if "loss/arch_val" in record else " (warm-up: α frozen)")
-              + f", op entropy {record['collapse/op_entropy/mean_relative']:.2f} of uniform, parameter-free {record['collapse/parameter_free/mean']:.2f}"
-              + f"\n{genotype_to_text(genotype)}")
+            directory.tensorboard.add_image("alpha/probabilities", _heatmap(model.arch.op_probabilities().detach()), step)
+        run.checkpoint(components, epoch=epoch, step=step)
+        run.say(f"epoch {epoch + 1}/{config.epochs}: train loss {record['loss/train']:.3f}, accuracy {record['accuracy/train']:.1f} %"
+                + (f", arch val loss {record['loss/arch_val']:.3f}" if "loss/arch_val" in record else " (warm-up: α frozen)")
+                + f", op entropy {record['collapse/op_entropy/mean_relative']:.2f} of uniform, parameter-free {record['collapse/parameter_free/mean']:.2f}"
+                + f"\n{genotype_to_text(genotype)}\n  α's choices (supported: the last epoch's architecture gradients favour them beyond noise):\n"
+                + format_decisions(genotype))
 
+    final = _select(config, run, model, classes, val_indices, gradients, step)
     run.close()
-    distributed.barrier()  # rank 0 has written the last genotype
-    final = Genotype.load(genotype_path)
+    return final
+
+
+def _select(config: SearchConfig, run: TrainingRun, model: Supernet, classes: list[str], val_indices: list[int],
+            gradients: GradientEvidence, step: int) -> Genotype:
+    """The selector's cell, written with its diagram and summary by rank 0 (every rank derives the
+    same: same weights, same α, same selection clips)."""
+    run.say(f"selecting the cell ({config.selector}"
+            + (f", {config.selection_clips} search-val clips" if config.selector == "perturbation" else "") + ")")
+    batches = []
+    if config.selector == "perturbation":
+        batches, failures = selection_batches(config, classes, val_indices, run.device)
+        run.bad_videos.record(failures)  # the same clips on every rank: the same failures
+    genotype = derive(config, model, batches, config.provenance(config.epochs), gradients,
+                      on_decision=lambda d: run.say(f"  decided node {d.node} {d.kind}: {d.chosen}"))
+    path = run.directory.path / "genotype.json"
     if run.is_writer:
-        if bad_videos.failures:
-            say(f"{len(bad_videos.failures)} videos failed to decode and were skipped: {bad_videos.write(run.path / 'bad_videos.txt')}")
-        diagram = write_diagram(final, run.path / "cell", title=f"searched cell ({config.data}, {config.mode})")
-        run.write_json("summary.json", {"genotype": str(genotype_path), "diagram": [str(p) for p in diagram], "steps": step})
-    return derive_genotype(model.arch, final.provenance)  # this rank's own α: equal on every rank
+        genotype.save(path)
+        diagram = write_diagram(genotype, run.directory.path / "cell", title=f"searched cell ({config.data}, {config.mode}, {config.selector})")
+        unsupported = [f"node {d.node} {d.kind}" for d in genotype.unsupported()]
+        summary = {"genotype": str(path), "diagram": [str(p) for p in diagram], "steps": step, "selector": config.selector,
+                   "selection_seconds": genotype.provenance["selection_seconds"], "decisions": [d.to_dict() for d in genotype.evidence],
+                   "unsupported": unsupported, "converged": not unsupported}
+        if run.bad_videos.failures:
+            summary["bad_videos"] = str(run.bad_videos.write(run.directory.path / "bad_videos.txt"))
+            run.say(f"{len(run.bad_videos.failures)} videos failed to decode and were skipped: {summary['bad_videos']}")
+        run.directory.write_json("summary.json", summary)
+        run.say(f"final cell ({config.selector}, {genotype.provenance['selection_seconds']:.0f} s):\n{genotype_to_text(genotype)}\n"
+                + format_decisions(genotype)
+                + ("\n  every decision is supported" if not unsupported else
+                   f"\n  not supported beyond noise: {', '.join(unsupported)} (a longer search, or more --selection-clips, may decide them)"))
+    return genotype
 
 
-def _weight_optimizer(model: Supernet, config: SearchConfig) -> torch.optim.Optimizer:
-    weight_decay = WEIGHT_OPTIMIZERS[config.optimizer][1]
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=0.9, weight_decay=weight_decay)
-    return torch.optim.AdamW(model.weight_parameters(), lr=config.lr, weight_decay=weight_decay)
+def _loader(config: SearchConfig, dataset, indices: list[int], epoch: int):
+    return distributed.shard_loader(Subset(dataset, indices), config.batch_size, config.workers, config.seed, True, epoch)
 
 
-class _Endless:
-    """One persistent iterator over a loader, started again when exhausted (never a fresh
-    ``iter(loader)`` per step, which would re-shuffle and restart workers every time)."""
-
-    def __init__(self, make_loader: Callable[[], DataLoader]) -> None:
-        self.make_loader = make_loader
-        self.iterator = iter(make_loader())
-
-    def next(self) -> dict:
-        batch = next(self.iterator, None)
-        if batch is None:
-            self.iterator = iter(self.make_loader())
-            batch = next(self.iterator)
-        return batch
+def _endless(run: TrainingRun, config: SearchConfig, dataset, indices: list[int], transform, epoch: int) -> Iterator:
+    """The search-val half's batches for the architecture steps, the loader started again when
+    exhausted (one iterator at a time, never a fresh ``iter(loader)`` per step)."""
+    for repeat in itertools.count():
+        yield from run.batches(_loader(config, dataset, indices, epoch * 1000 + repeat), transform, EpochMeter(), "search-val", progress=False)
 
 
 def _heatmap(probabilities: torch.Tensor, cell: int = 12) -> torch.Tensor:

@@ -10,6 +10,7 @@ from darts_video.ops import OpConfig
 from darts_video.options import DataOptions, RunOptions, add_data_arguments, add_run_arguments
 from darts_video.space import CONNECTIONS, SearchSpace
 from darts_video.supernet import MODES
+from darts_video.supernet.select import SELECTORS
 
 # The weights' optimiser and its defaults (learning rate, weight decay). AdamW is the default: the
 # mixture scales every candidate's gradient by its weight (about 1 / number of candidates), which
@@ -31,6 +32,7 @@ class SearchConfig(DataOptions, RunOptions):
     mode: str = "darts"
     order: int = 1
     partial_channels: int = 4
+    normalize_candidates: bool = False
     epochs: int = 8
     warmup_epochs: int = 3
     batch_size: int = 16
@@ -40,6 +42,9 @@ class SearchConfig(DataOptions, RunOptions):
     beta_decay: float = 0.0
     tau_max: float = 10.0
     tau_min: float = 0.1
+    selector: str = "perturbation"
+    selection_clips: int = 256
+    recompute: bool = False
 
     def __post_init__(self) -> None:
         self.check_data()
@@ -50,7 +55,9 @@ class SearchConfig(DataOptions, RunOptions):
             self.lr = WEIGHT_OPTIMIZERS[self.optimizer][0]
         if not 0 <= self.warmup_epochs < self.epochs:
             raise ValueError(f"--warmup-epochs {self.warmup_epochs} must be at least 0 and below --epochs {self.epochs}")
-        for name in ("epochs", "batch_size"):
+        if self.selector not in SELECTORS:
+            raise ValueError(f"unknown --selector {self.selector!r}; expected one of {SELECTORS}")
+        for name in ("epochs", "batch_size", "selection_clips"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
 
@@ -61,7 +68,8 @@ class SearchConfig(DataOptions, RunOptions):
 
     def provenance(self, epoch: int) -> dict:
         """What a genotype derived after ``epoch`` records about the search that produced it."""
-        return {"dataset": self.data, "backbone": self.backbone, "seed": self.seed, "epoch": epoch, "mode": self.mode, "order": self.order}
+        return {"dataset": self.data, "backbone": self.backbone, "seed": self.seed, "epoch": epoch, "mode": self.mode, "order": self.order,
+                "normalize_candidates": self.normalize_candidates}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--mode", choices=MODES, default=defaults.mode, help="darts: full mixture; gdas: one sampled op per node; pc: partial channels")
     search.add_argument("--order", type=int, choices=(1, 2), default=defaults.order, help="first- or second-order architecture gradient")
     search.add_argument("--partial-channels", type=int, default=defaults.partial_channels, help="pc mode: mix 1/k of the channels")
+    search.add_argument("--normalize-candidates", action="store_true", help="affine-free BatchNorm after every candidate with weights: α is the only scale of its contribution")
     search.add_argument("--epochs", type=int, default=defaults.epochs)
     search.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs, help="epochs with α and β frozen")
     search.add_argument("--batch-size", type=int, default=defaults.batch_size)
@@ -93,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--beta-decay", type=float, default=defaults.beta_decay, help="weight of the β-decay regulariser (0: off)")
     search.add_argument("--tau-max", type=float, default=defaults.tau_max, help="gdas: first Gumbel-softmax temperature")
     search.add_argument("--tau-min", type=float, default=defaults.tau_min, help="gdas: last temperature")
+    select = parser.add_argument_group("selection of the final cell")
+    select.add_argument("--selector", choices=SELECTORS, default=defaults.selector,
+                        help="perturbation: the candidate whose removal costs the most search-val accuracy (DARTS-PT); argmax: α's")
+    select.add_argument("--selection-clips", type=int, default=defaults.selection_clips, help="search-val clips the perturbation selector measures on")
+    memory = parser.add_argument_group("memory")
+    memory.add_argument("--recompute", action="store_true", help="recompute the mixed cells' nodes in backward (torch.utils.checkpoint)")
     add_run_arguments(parser, defaults)
     return parser
 

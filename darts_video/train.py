@@ -9,18 +9,17 @@ on the same folder resumes from the last epoch's checkpoint; a finished run only
 from __future__ import annotations
 
 import dataclasses
-import math
-import time
 from pathlib import Path
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from darts_video.cell import Cell
 from darts_video.data import BadVideoLog, collate_clips, write_label_map
 from darts_video.diagram import genotype_to_text
-from darts_video.engine import CheckpointError, RunDirectory, distributed, load_checkpoint, restore_rng_state, rng_state, weight_step
+from darts_video.engine import CheckpointError, distributed, load_checkpoint, weight_step
+from darts_video.engine.loop import EpochMeter, TrainingRun
+from darts_video.engine.optim import create_schedule, create_weight_optimizer, current_lr
 from darts_video.engine.cost import cost_report, format_cost
 from darts_video.engine.evaluate import evaluate, format_evaluation
 from darts_video.engine.export import export_model, load_exported
@@ -32,100 +31,88 @@ from darts_video.utils.files import atomic_write_text
 
 def run_training(config: TrainConfig) -> dict:
     """Train (or resume) in ``config.out``, then test; returns the summary (RUN/summary.json)."""
-    torch.manual_seed(config.seed)
-    rank, world_size, device = distributed.setup(config.resolved_device())
-    say = print if rank == 0 else (lambda *args, **kwargs: None)
+    run = TrainingRun(config.out, config.seed, config.resolved_device())
     train_set, classes, transform = build_dataset(config, "train")
     val_set, _, _ = build_dataset(config, "val", config.val_annotations, config.num_val_clips, classes=classes)
-    if config.batch_size * world_size > len(train_set):
-        raise ValueError(f"--batch-size {config.batch_size} x {world_size} processes is larger than the {len(train_set)} training clips")
+    if config.batch_size * run.world_size > len(train_set):
+        raise ValueError(f"--batch-size {config.batch_size} x {run.world_size} processes is larger than the {len(train_set)} training clips")
     genotype, source = config.resolve_genotype()
     arch = architecture(config, genotype, len(classes))
-    model = build_model(arch, config.pretrained).to(device)
-    run = RunDirectory(config.out, dataclasses.asdict(config), rank=rank)  # every option checked: now the folder
-    say(f"model: {config.backbone} with {source}" + (f"\n{genotype_to_text(genotype)}" if genotype else ""))
+    model = build_model(arch, config.pretrained).to(run.device)
+    directory = run.open(dataclasses.asdict(config), len(train_set.labels), config.max_bad_videos)  # every option checked: now the folder
+    run.say(f"model: {config.backbone} with {source}" + (f"\n{genotype_to_text(genotype)}" if genotype else ""))
     if run.is_writer:
-        write_label_map(classes, run.path / "classes.txt")
-    trained = DistributedDataParallel(model) if world_size > 1 else model
-    optimizer = _optimizer(model, config)
+        write_label_map(classes, directory.path / "classes.txt")
+    trained = DistributedDataParallel(model) if run.world_size > 1 else model
+    optimizer = create_weight_optimizer(model, config.optimizer, config.lr, config.weight_decay)
     steps_per_epoch = len(_batches(train_set, config, shuffle=True))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(config.warmup_epochs * steps_per_epoch, config.epochs * steps_per_epoch))
+    schedule = create_schedule(optimizer, config.epochs * steps_per_epoch, config.warmup_epochs * steps_per_epoch)
     amp_dtype = AMP_DTYPES[config.amp]
-    scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
-    bad_videos = BadVideoLog(len(train_set.labels), config.max_bad_videos)
+    scaler = torch.amp.GradScaler(run.device.type, enabled=config.amp == "fp16")
+    components = {"model": model, "optimizer": optimizer, "scaler": scaler}
 
     start_epoch, step, best = 0, 0, -1.0
-    state = run.resume_state()
+    state = run.resume({"architecture": _SameArchitecture(arch, directory.latest_checkpoint)} | components)
     if state is not None:
-        _check_architecture(state, arch, run.latest_checkpoint)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
         start_epoch, step, best = state["epoch"] + 1, state["step"], state["best"]
-        restore_rng_state(state["rng"])
-        say(f"resuming {run.path} after epoch {start_epoch}")
+        run.say(f"resuming {directory.path} after epoch {start_epoch}")
 
     for epoch in range(start_epoch, config.epochs):
         if hasattr(train_set, "set_epoch"):
             train_set.set_epoch(epoch)
-        totals = {"loss": 0.0, "correct": 0, "seen": 0, "data_s": 0.0, "compute_s": 0.0}
+        meter = EpochMeter()
         model.train()
-        tick = time.perf_counter()
-        for batch in tqdm(_batches(train_set, config, shuffle=True, epoch=epoch), desc=f"epoch {epoch + 1}/{config.epochs}",
-                          unit="batch", leave=False, disable=not run.is_writer):
-            bad_videos.record(batch["failures"])
-            if batch["video"] is None:
-                continue
-            clips, labels = transform.normalize(batch["video"].to(device)), batch["label"].to(device)  # (B, 3, T, H, W)
-            started = time.perf_counter()
-            totals["data_s"] += started - tick
-            where = f"step {step} (epoch {epoch + 1}); the last good checkpoint is {run.latest_checkpoint}"
+        for clips, labels in run.batches(_batches(train_set, config, shuffle=True, epoch=epoch), transform, meter, f"epoch {epoch + 1}/{config.epochs}"):
+            schedule.step_update(step)
+            where = f"step {step} (epoch {epoch + 1}); the last good checkpoint is {directory.latest_checkpoint}"
             logits, loss_value = weight_step(trained, clips, labels, optimizer, scaler, amp_dtype, where)
-            scheduler.step()
             step += 1
-            totals["loss"] += loss_value * len(labels)
-            totals["correct"] += (logits.argmax(1) == labels).sum().item()
-            totals["seen"] += len(labels)
-            tick = time.perf_counter()
-            totals["compute_s"] += tick - started
-        keys = ("loss", "correct", "seen")
-        totals.update(zip(keys, distributed.all_reduce_sum([totals[k] for k in keys], device)))
-        val = evaluate(model, _batches(val_set, config, shuffle=False), transform, classes, len(val_set.labels), device, amp_dtype, bad_videos)
+            meter.add(loss=loss_value * len(labels), correct=(logits.argmax(1) == labels).sum().item(), seen=len(labels))
+        totals = meter.reduced(run.device)
+        val = evaluate(model, _batches(val_set, config, shuffle=False), transform, classes, len(val_set.labels), run.device, amp_dtype, run.bad_videos)
         record = {
-            "step": step, "epoch": epoch + 1, "lr": scheduler.get_last_lr()[0],
+            "step": step, "epoch": epoch + 1, "lr": current_lr(optimizer),
             "loss/train": totals["loss"] / max(1, totals["seen"]), "accuracy/train": 100 * totals["correct"] / max(1, totals["seen"]),
-            "accuracy/val_top1": val["clip/top1"], "time/data_s": totals["data_s"], "time/compute_s": totals["compute_s"],
+            "accuracy/val_top1": val["clip/top1"], "time/data_s": totals["time/data_s"], "time/compute_s": totals["time/compute_s"],
         }
-        run.log_metrics(record)
+        run.log(record)
         is_best = val["clip/top1"] > best
         best = max(best, val["clip/top1"])
-        run.save_checkpoint({
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(), "epoch": epoch, "step": step, "best": best, "rng": rng_state(), "architecture": arch,
-            "classes": classes,
-        }, is_best=is_best)
-        say(f"epoch {epoch + 1}/{config.epochs}: train loss {record['loss/train']:.3f}, accuracy {record['accuracy/train']:.1f} %, "
-            f"val top-1 {val['clip/top1']:.1f} % (one clip per video)")
+        run.checkpoint(components, is_best=is_best, epoch=epoch, step=step, best=best, architecture=arch, classes=classes)
+        run.say(f"epoch {epoch + 1}/{config.epochs}: train loss {record['loss/train']:.3f}, accuracy {record['accuracy/train']:.1f} %, "
+                f"val top-1 {val['clip/top1']:.1f} % (one clip per video)")
 
     run.close()
-    distributed.barrier()
-    test = test_model(model, config, classes, device, bad_videos)
+    test = test_model(model, config, classes, run.device, run.bad_videos)
     summary = {"model": source, "architecture": arch, "epochs": config.epochs, "steps": step, "test": test}
     if run.is_writer:
-        say(format_evaluation(test, f"test ({config.backbone}, {source})"))
-        atomic_write_text(run.path / "test.md", format_evaluation(test, f"test ({config.backbone}, {source})"))
-        examples = transform.normalize(collate_clips([val_set[i] for i in range(min(4, len(val_set)))])["video"].to(device))
+        report = format_evaluation(test, f"test ({config.backbone}, {source})")
+        run.say(report)
+        atomic_write_text(directory.path / "test.md", report)
+        examples = transform.normalize(collate_clips([val_set[i] for i in range(min(4, len(val_set)))])["video"].to(run.device))
         summary["cost"] = _cost(model, examples)
-        say(format_cost(summary["cost"]))
+        run.say(format_cost(summary["cost"]))
         if config.export:
-            summary["export"] = _export(model, examples, run.path / "model.pt2")
-            say(f"exported {summary['export']['path']} (max |difference| to the trained model: {summary['export']['max_abs_difference']:.2e})")
-        if bad_videos.failures:
-            summary["bad_videos"] = str(bad_videos.write(run.path / "bad_videos.txt"))
-            say(f"{len(bad_videos.failures)} videos failed to decode and were skipped: {summary['bad_videos']}")
-        run.write_json("summary.json", summary)
+            summary["export"] = _export(model, examples, directory.path / "model.pt2")
+            run.say(f"exported {summary['export']['path']} (max |difference| to the trained model: {summary['export']['max_abs_difference']:.2e})")
+        if run.bad_videos.failures:
+            summary["bad_videos"] = str(run.bad_videos.write(directory.path / "bad_videos.txt"))
+            run.say(f"{len(run.bad_videos.failures)} videos failed to decode and were skipped: {summary['bad_videos']}")
+        directory.write_json("summary.json", summary)
     return summary
+
+
+class _SameArchitecture:
+    """The checkpoint's ``architecture`` as a resume component: loading it checks it is this run's."""
+
+    def __init__(self, arch: dict, path: Path) -> None:
+        self.arch, self.path = arch, path
+
+    def state_dict(self) -> dict:
+        return self.arch
+
+    def load_state_dict(self, saved: dict) -> None:
+        _check_architecture({"architecture": saved}, self.arch, self.path)
 
 
 def evaluate_checkpoint(config: TrainConfig, checkpoint: str | None = None) -> dict:
@@ -163,22 +150,6 @@ def _check_architecture(state: dict, arch: dict, path: Path) -> None:
     if differing:
         details = "; ".join(f"{key}: checkpoint {old!r}, requested {new!r}" for key, (old, new) in sorted(differing.items()))
         raise CheckpointError(f"{path} holds another architecture ({details})")
-
-
-def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-
-
-def _warmup_cosine(warmup_steps: int, total_steps: int):
-    """Learning-rate factor per step: linear from 1/warm-up to 1, then a cosine down to 0."""
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return factor
 
 
 def _batches(dataset, config: TrainConfig, shuffle: bool, epoch: int = 0):

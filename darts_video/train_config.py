@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from darts_video.backbones import list_backbones
+from darts_video.engine.optim import OPTIMIZERS
 from darts_video.genotype import Genotype, get_genotype, named_genotypes
 from darts_video.models import create_model
 from darts_video.options import DataOptions, RunOptions, add_data_arguments, add_run_arguments
@@ -14,7 +15,6 @@ from darts_video.options import DataOptions, RunOptions, add_data_arguments, add
 DEFAULT_SEARCH_GENOTYPE = Path("runs/search/genotype.json")  # where a default search leaves its cell
 FALLBACK_GENOTYPE = "non_local"
 BASELINES = ("none", "nonlocal")
-OPTIMIZERS = ("sgd", "adamw")
 
 
 @dataclass

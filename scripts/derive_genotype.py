@@ -1,49 +1,80 @@
-"""Re-derive the genotype of any search checkpoint, and export it as JSON and a cell diagram.
+"""Re-derive the cell of any search checkpoint with the run's selector, and write it with its diagram.
 
-    python scripts/derive_genotype.py runs/search/checkpoints/latest.pt [--out cell]
+    python scripts/derive_genotype.py runs/search/checkpoints/latest.pt [--out cell] [--subset 1]
 
-Reads the run's config.json (two folders up) for the search space, takes α and β from the
-checkpoint, and writes OUT.json plus OUT.dot (and .png/.svg with Graphviz).
+Reads the run's config.json (two folders up) for the search space, the selector and the data
+options, rebuilds the supernet from the checkpoint and runs the selector: the perturbation
+selector measures on the run's search-val half (``--subset N`` draws another subset of it, to
+check that the supported decisions stay; ``--video-root`` etc. point at the videos if they moved).
+Writes OUT.json plus OUT.dot (and .png/.svg).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+import torch
+
+from darts_video.backbones import create_backbone
+from darts_video.data import load_split, read_label_map
+from darts_video.derive import derive, format_decisions, selection_batches
 from darts_video.diagram import genotype_to_text, write_diagram
-from darts_video.engine import CheckpointError, load_checkpoint
+from darts_video.engine import CheckpointError, load_checkpoint, read_run_config
+from darts_video.genotype import GenotypeError
 from darts_video.search_config import SearchConfig
-from darts_video.supernet import ArchitectureParameters, derive_genotype
+from darts_video.supernet import Supernet
+from darts_video.supernet.select import SELECTORS, GradientEvidence
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path, help="a search checkpoint (RUN/checkpoints/*.pt)")
-    parser.add_argument("--out", type=Path, help="output stem (default: RUN/derived_epoch_<N>)")
+    parser.add_argument("--out", type=Path, help="output stem (default: RUN/derived_epoch_<N>[_subset<K>])")
+    parser.add_argument("--selector", choices=SELECTORS, help="default: the run's")
+    parser.add_argument("--subset", type=int, default=0, help="which random subset of the search-val half to select on (0: the search's own)")
+    parser.add_argument("--selection-clips", type=int, help="default: the run's")
+    parser.add_argument("--device", default="cpu")
+    for name in ("annotations", "video-root", "categories"):
+        parser.add_argument(f"--{name}", help="the run's data option, where the videos have moved")
     args = parser.parse_args()
     run = args.checkpoint.resolve().parent.parent
     try:
         state = load_checkpoint(args.checkpoint)
-        config = SearchConfig(**json.loads((run / "config.json").read_text()))
-    except (CheckpointError, OSError, TypeError, ValueError) as error:
+        options = read_run_config(run)
+        overrides = {k: v for k, v in vars(args).items() if k in ("selector", "selection_clips", "annotations", "video_root", "categories") and v is not None}
+        config = SearchConfig(**(options | overrides))
+        classes = read_label_map(run / "classes.txt")
+        _, val_indices = load_split(run / "split.json")
+    except (CheckpointError, GenotypeError, OSError, TypeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    arch = ArchitectureParameters(config.space())
-    arch_state = {key.removeprefix("arch."): value for key, value in state["model"].items() if key.startswith("arch.")}
+    device = torch.device(args.device)
+    model = Supernet(create_backbone(config.backbone, num_classes=len(classes)), config.space(), config.points, config.mode,
+                     config.partial_channels, config.normalize_candidates).to(device)
     try:
-        arch.load_state_dict(arch_state)
+        model.load_state_dict(state["model"])
     except RuntimeError as error:
-        print(f"error: {args.checkpoint}: its α/β do not fit the search space of {run / 'config.json'}: {error}", file=sys.stderr)
+        print(f"error: {args.checkpoint} does not fit the supernet of {run / 'config.json'}: {error}", file=sys.stderr)
         return 2
+    gradients = None
+    if "alpha_gradients" in state:
+        gradients = GradientEvidence(config.nodes, len(model.space.ops))
+        gradients.load_state_dict(state["alpha_gradients"])
     epoch = state["epoch"] + 1
-    genotype = derive_genotype(arch, {**config.provenance(epoch), "checkpoint": str(args.checkpoint)})
-    stem = args.out or run / f"derived_epoch_{epoch:03d}"
+    batches = []
+    if config.selector == "perturbation":
+        batches, failures = selection_batches(config, classes, val_indices, device, args.subset)
+        if failures:
+            print(f"{len(failures)} selection videos failed to decode and were left out, e.g. {failures[0]}")
+    provenance = {**config.provenance(epoch), "checkpoint": str(args.checkpoint), "selection_subset": args.subset}
+    genotype = derive(config, model, batches, provenance, gradients)
+    stem = args.out or run / (f"derived_epoch_{epoch:03d}" + (f"_subset{args.subset}" if args.subset else ""))
     genotype.save(stem.with_suffix(".json"))
-    written = write_diagram(genotype, stem, title=f"{run.name}, epoch {epoch}")
+    written = write_diagram(genotype, stem, title=f"{run.name}, epoch {epoch}, {config.selector}")
     print(genotype_to_text(genotype))
+    print(format_decisions(genotype))
     print("wrote " + ", ".join(str(p) for p in [stem.with_suffix(".json"), *written]))
     return 0
 

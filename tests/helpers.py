@@ -4,8 +4,34 @@ from pathlib import Path
 
 import torch
 
+from darts_video.backbones.base import VideoBackbone
+
 VIDEOS = Path(__file__).resolve().parent / "data" / "videos"  # real files, see its README
 
 
 def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return ((actual - expected).norm() / expected.norm().clamp_min(1e-12)).item()
+
+
+class FeatureBackbone(VideoBackbone):
+    """Returns its input: a supernet on it is one cell whose output is compared with a target."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.channels, self.body = channels, torch.nn.Identity()
+
+    def insertion_points(self) -> dict[str, int]:
+        return {"body": self.channels}
+
+    def default_insertion_points(self) -> tuple[str, ...]:
+        return ("body",)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def temporal_mean_task(generator: torch.Generator, channels: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """x -> x + its mean over time, broadcast: only a temporal operation can compute it (spatial and
+    spatiotemporal attention mix other positions; the identity has nothing to add)."""
+    x = torch.randn(16, channels, 4, 4, 4, generator=generator)  # (N, C, T, H, W)
+    return x, x + x.mean(dim=2, keepdim=True)

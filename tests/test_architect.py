@@ -7,12 +7,12 @@ import torch.nn.functional as F
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from helpers import relative_error
+from helpers import FeatureBackbone, relative_error, temporal_mean_task
 from darts_video.backbones import create_backbone
-from darts_video.backbones.base import VideoBackbone
 from darts_video.ops import OpConfig
 from darts_video.space import SearchSpace
-from darts_video.supernet import Supernet, derive_genotype
+from darts_video.supernet import Supernet
+from darts_video.supernet.select import select_argmax
 from darts_video.supernet.architect import Architect, beta_decay
 from darts_video.supernet.mixed import MixedCell
 
@@ -92,30 +92,6 @@ def test_bad_order_is_rejected_and_beta_decay_pulls_logits_together():
     assert alphas.grad[0, 0] > alphas.grad[0, 1] > 0  # the gradient is softmax: descent lowers the leader most
 
 
-class FeatureBackbone(VideoBackbone):
-    """Returns its input: a supernet on it is one cell whose output is compared with a target."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.channels, self.body = channels, torch.nn.Identity()
-
-    def insertion_points(self) -> dict[str, int]:
-        return {"body": self.channels}
-
-    def default_insertion_points(self) -> tuple[str, ...]:
-        return ("body",)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
-
-
-def temporal_mean_task(generator: torch.Generator, channels: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-    """x -> x + its mean over time, broadcast: only a temporal operation can compute it (spatial and
-    spatiotemporal attention mix other positions; the identity has nothing to add)."""
-    x = torch.randn(16, channels, 4, 4, 4, generator=generator)  # (N, C, T, H, W)
-    return x, x + x.mean(dim=2, keepdim=True)
-
-
 @pytest.mark.parametrize("mode", ["darts", "gdas", "pc"])
 def test_a_short_search_finds_the_one_operation_that_fits_the_task(mode):
     torch.manual_seed(0)
@@ -129,12 +105,12 @@ def test_a_short_search_finds_the_one_operation_that_fits_the_task(mode):
     for step in range(200):
         train, val = temporal_mean_task(generator), temporal_mean_task(generator)
         if step >= 50:  # warm-up: the weights first, so the cell is open
-            arch_losses.append(architect.step(train, val, weight_lr=0.05))
+            arch_losses.append(architect.step(train, val, weight_lr=0.05)[0])
         loss = F.mse_loss(net(train[0]), train[1])
         weight_optimizer.zero_grad()
         loss.backward()
         weight_optimizer.step()
     assert sum(arch_losses[-10:]) < 0.8 * sum(arch_losses[:10])
     probabilities = net.arch.op_probabilities()[0]
-    assert derive_genotype(net.arch).nodes[0].op.name == "dot_temporal_softmax"
+    assert select_argmax(net.arch)[0][0].op.name == "dot_temporal_softmax"
     assert probabilities.max() > 0.5, probabilities

@@ -23,7 +23,8 @@ OPS = ["identity", "map_temporal_sigmoid", "dot_temporal_softmax"]
 
 
 def tiny(tmp_path, **overrides) -> SearchConfig:
-    options = dict(out=str(tmp_path / "run"), num_clips=64, epochs=2, warmup_epochs=1, batch_size=8, ops=OPS, nodes=2, device="cpu")
+    options = dict(out=str(tmp_path / "run"), num_clips=64, epochs=2, warmup_epochs=1, batch_size=8, ops=OPS, nodes=2, device="cpu",
+                   selection_clips=16)
     return SearchConfig(**{**options, **overrides})
 
 
@@ -53,7 +54,16 @@ def test_a_search_writes_every_artifact_and_tensorboard_holds_the_expected_tags(
     assert [image.step for image in images] == [metrics[0]["step"], metrics[1]["step"]]
     assert (images[-1].width, images[-1].height) == (3 * 12, 2 * 12)  # 3 candidates x 2 nodes
     assert load_checkpoint(run / "checkpoints" / "latest.pt")["epoch"] == 1
-    assert (run / "cell.dot").exists() and json.loads((run / "summary.json").read_text())["genotype"] == str(genotype_path)
+    summary = json.loads((run / "summary.json").read_text())
+    assert (run / "cell.dot").exists() and summary["genotype"] == str(genotype_path)
+    # the selector's evidence: every decision measured, the unsupported ones flagged in the summary
+    assert genotype.selector == "perturbation" and [(d.node, d.kind) for d in genotype.evidence] == [(1, "op"), (2, "op"), (2, "input")]
+    assert all(set(d.scores) == set(OPS) for d in genotype.evidence if d.kind == "op")
+    assert summary["unsupported"] == [f"node {d.node} {d.kind}" for d in genotype.unsupported()]
+    assert summary["converged"] == (not genotype.unsupported()) and len(summary["decisions"]) == 3
+    per_epoch = Genotype.load(run / "genotypes" / "epoch_002.json")
+    assert per_epoch.selector == "argmax" and per_epoch.evidence[0].scores["identity"]["alpha"] == pytest.approx(metrics[1]["alpha/node1/identity"], abs=1e-5)
+    assert "decisions/supported" in tags
 
 
 class Killed(Exception):
@@ -150,7 +160,12 @@ def test_derive_genotype_re_derives_the_search_result_from_its_checkpoint(tmp_pa
     assert result.returncode == 0, result.stderr
     derived = Genotype.load(tmp_path / "derived.json")
     assert derived.nodes == searched.nodes and derived.provenance["epoch"] == 2
+    assert derived.evidence == searched.evidence  # same selector, same clips: the same measurements
     assert (tmp_path / "derived.dot").exists()
+    other = subprocess.run([sys.executable, str(REPO / "scripts" / "derive_genotype.py"), str(checkpoint), "--subset", "1",
+                            "--selector", "argmax", "--out", str(tmp_path / "other")], capture_output=True, text=True)
+    assert other.returncode == 0, other.stderr
+    assert Genotype.load(tmp_path / "other.json").selector == "argmax" and "node 1 op:" in other.stdout
     (tmp_path / "cut.pt").write_bytes(checkpoint.read_bytes()[:200])
     bad = subprocess.run([sys.executable, str(REPO / "scripts" / "derive_genotype.py"), str(tmp_path / "cut.pt")], capture_output=True, text=True)
     assert bad.returncode == 2 and "cut.pt: not a readable checkpoint" in bad.stderr
@@ -173,14 +188,15 @@ def test_bad_videos_are_skipped_and_listed_until_there_are_too_many(tmp_path):
     (videos / "broken.mp4").write_text("not a video")
     (videos / "empty.mp4").write_bytes(b"")
     with open(videos / "train.txt", "a") as handle:
-        handle.write("broken.mp4 0\nempty.mp4 1\n")
+        handle.write("broken.mp4 0\nempty.mp4 0\n")  # class 0: 6 videos, so both halves hold 17
+    # batch 17: each half (17 videos) is one whole batch, so every video is read in the one epoch
     options = dict(data="list", annotations=str(videos / "train.txt"), video_root=str(videos), num_frames=8, sampling_rate=1,
-                   crop_size=32, epochs=1, warmup_epochs=0)
+                   crop_size=32, epochs=1, warmup_epochs=0, batch_size=17)
     run_search(tiny(tmp_path, **options, max_bad_videos=0.1))
     listed = (tmp_path / "run" / "bad_videos.txt").read_text()
     assert str(videos / "broken.mp4") in listed and str(videos / "empty.mp4") in listed
     assert (tmp_path / "run" / "classes.txt").read_text().split() == [str(i) for i in range(8)]
-    with pytest.raises(TooManyBadVideos, match="2 of 34 videos failed to decode, more than the allowed 1%"):
+    with pytest.raises(TooManyBadVideos, match="1 of 34 videos failed to decode, more than the allowed 1%"):
         run_search(tiny(tmp_path, **options, out=str(tmp_path / "strict"), max_bad_videos=0.01))
 
 

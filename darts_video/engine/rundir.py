@@ -27,16 +27,33 @@ def read_metrics(run: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else []
 
 
+RUN_FORMAT = 2  # 1: darts_video 0.1 (config.json without a format)
+
+
+def read_run_config(run: Path) -> dict[str, Any]:
+    """The options ``run/config.json`` holds (without its format field), to rebuild what it ran."""
+    options = json.loads((Path(run) / "config.json").read_text())
+    options.pop("run_format", None)
+    return options
+
+
 class RunConfigMismatch(ValueError):
     pass
 
 
 class RunDirectory:
     def __init__(self, path: str | Path, config: dict[str, Any], rank: int = 0) -> None:
-        self.path, self.config, self.is_writer = Path(path), config, rank == 0
+        self.path, self.is_writer = Path(path), rank == 0
+        self.config = config = {"run_format": RUN_FORMAT, **config}
         config_file = self.path / "config.json"
         if config_file.exists():
             previous = json.loads(config_file.read_text())
+            found = previous.get("run_format", 1)
+            if found != RUN_FORMAT:
+                raise RunConfigMismatch(
+                    f"{self.path} holds a run of format {found} (darts_video 0.1); this darts_video continues format {RUN_FORMAT} "
+                    "runs only: use a new output directory (its genotypes and checkpoints still load for deriving and testing)"
+                )
             differing = sorted(key for key in set(previous) | set(config) if previous.get(key) != config.get(key))
             if differing:
                 details = ", ".join(f"{key}: {previous.get(key)!r} -> {config.get(key)!r}" for key in differing)

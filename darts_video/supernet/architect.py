@@ -55,19 +55,21 @@ class Architect:
         self.radius = finite_difference_radius
         self.optimizer = torch.optim.Adam(model.arch_parameters(), lr=lr, betas=betas, weight_decay=weight_decay)
 
-    def step(self, train_batch: Batch, val_batch: Batch, weight_lr: float) -> float:
-        """One update of α and β; returns the architecture loss on ``val_batch``."""
+    def step(self, train_batch: Batch, val_batch: Batch, weight_lr: float) -> tuple[float, Tensor]:
+        """One update of α and β; returns the architecture loss on ``val_batch`` and α's gradient
+        (K, num_ops), averaged over ranks."""
         arch = self.model.arch_parameters()
         if self.order == 1:
             loss = self._arch_loss(self._loss(self.model(val_batch[0]), val_batch[1]))
             grads = torch.autograd.grad(loss, arch)
         else:
             loss, grads = self._second_order_gradients(train_batch, val_batch, weight_lr)
-        for parameter, grad in zip(arch, _average_across_ranks(list(grads))):
+        grads = _average_across_ranks(list(grads))
+        for parameter, grad in zip(arch, grads):
             parameter.grad = grad
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return loss.item()
+        return loss.item(), grads[0].detach()
 
     def _loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         return self.loss_fn(logits, labels)
