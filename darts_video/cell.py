@@ -15,7 +15,11 @@ class Sink(nn.Module):
     """Concatenate node outputs, project back to C with a 1×1×1 conv, normalise with zero scale.
 
     The zero-initialised BatchNorm scale makes the sink output exactly 0 at init, so the residual
-    cell is exactly the identity and can go into a pretrained backbone without changing it.
+    cell is exactly the identity and can go into a pretrained backbone without changing it. The
+    projection starts as the sum of the node outputs (one identity block per node): each node's
+    operation already ends in its own projection, and a second, random one in series made a cell
+    holding the non-local block's operation open its attention path later and less reliably than
+    the block (docs/retraining.md, "Why a cell opened later than the block").
     """
 
     def __init__(self, num_inputs: int, channels: int) -> None:
@@ -23,6 +27,8 @@ class Sink(nn.Module):
         self.proj = nn.Conv3d(num_inputs * channels, channels, kernel_size=1, bias=False)
         self.norm = nn.BatchNorm3d(channels)
         nn.init.zeros_(self.norm.weight)
+        with torch.no_grad():
+            self.proj.weight.copy_(torch.eye(channels).repeat(1, num_inputs).view_as(self.proj.weight))
 
     def forward(self, states: Sequence[Tensor]) -> Tensor:  # each (N, C, T, H, W)
         return self.norm(self.proj(torch.cat(list(states), dim=1)))  # (N, C, T, H, W)

@@ -73,7 +73,8 @@ def run_search(config: SearchConfig) -> Genotype:
     schedule = create_schedule(weight_optimizer, config.epochs * steps_per_epoch, lr_min=config.lr / 50)
     amp_dtype = AMP_DTYPES[config.amp]
     scaler = torch.amp.GradScaler(run.device.type, enabled=config.amp == "fp16")
-    architect = Architect(model, weight_optimizer, lr=config.arch_lr, order=config.order, beta_decay_weight=config.beta_decay)
+    architect = Architect(model, weight_optimizer, lr=config.arch_lr, order=config.order, beta_decay_weight=config.beta_decay,
+                          amp_dtype=amp_dtype)
     gradients = GradientEvidence(space.num_nodes, len(space.ops))
     components = {"model": model, "weight_optimizer": weight_optimizer, "arch_optimizer": architect.optimizer, "scaler": scaler,
                   "gdas_generator": _GeneratorState(model.generator), "alpha_gradients": gradients}

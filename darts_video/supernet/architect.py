@@ -1,17 +1,31 @@
 """The bilevel step: α and β learn on the search-val split while the weights learn on search-train.
 
 First order (DARTS-1st) takes ∇_α L_val(w, α). Second order (DARTS-2nd) differentiates through
-one virtual SGD step of the weights, w' = w − ξ·(μ·m + ∇_w L_train(w, α) + λ·w):
+one virtual step of the weights, the step their optimiser would take, w' = w − ξ·u(g), with
+g = ∇_w L_train(w, α) and ξ the weights' learning rate:
 
-    ∇_α L_val(w', α) − ξ · ∇²_{α,w} L_train(w, α) · ∇_{w'} L_val(w', α)
+- SGD (momentum μ, decay λ per parameter group): u = μ·m + g + λ·w, as in DARTS;
+- AdamW (β₁, β₂, ε, decoupled decay λ): u = λ·w + (β₁·m + (1 − β₁)·g) / (1 − β₁^{t+1}) / (√v̂ + ε),
+  with the second-moment estimate v̂ (bias-corrected) held fixed, the usual linearisation: the
+  new gradient enters through the first moment only (with both moments fixed, w' would not
+  depend on α at all). A weight AdamW has not updated yet (a GDAS candidate never sampled) is
+  unrolled as Adam's first step, v̂ = g² of the current gradient.
+
+So ∂w'/∂g = −ξ·c with c = 1 (SGD) or c = (1 − β₁) / ((1 − β₁^{t+1}) (√v̂ + ε)) (AdamW), and
+
+    ∇_α L_val(w', α) − ξ · ∇²_{α,w} L_train(w, α) · (c ⊙ ∇_{w'} L_val(w', α))
 
 with the Hessian-vector product taken by central finite differences,
-(∇_α L_train(w + ε v, α) − ∇_α L_train(w − ε v, α)) / 2ε, v = ∇_{w'} L_val, ε = r / ‖v‖
+(∇_α L_train(w + ε z, α) − ∇_α L_train(w − ε z, α)) / 2ε, z = c ⊙ ∇_{w'} L_val, ε = r / ‖z‖
 (DARTS' r = 0.01; no double backward is needed, which fused attention kernels lack).
-The virtual forwards run through ``torch.func.functional_call`` on copies of the weights and
-buffers, so the model itself is never modified. The virtual step is an SGD step of size ξ (the
-weights' learning rate) whatever the weights' optimiser: with SGD it is DARTS' step (momentum
-and decay included); with AdamW it is the plain gradient step, μ = 0, λ its decoupled decay.
+
+Every forward of one step sees the same random draws (dropout masks, the GDAS sample): the
+generators are reset to their state at the start of the step before each, so the finite
+difference compares the same network. The virtual forwards run through
+``torch.func.functional_call`` on copies of the weights and buffers, in fp32 whatever the
+mixed-precision setting; the first-order step runs under autocast when ``amp_dtype`` is given.
+Under DDP the gradients behind the virtual step and its direction are averaged over ranks, so
+every rank unrolls the same w'.
 """
 
 from __future__ import annotations
@@ -27,12 +41,30 @@ from torch.func import functional_call
 from darts_video.supernet.supernet import Supernet
 
 Batch = tuple[Tensor, Tensor]  # (clips (N, C, T, H, W), labels (N,))
+SECOND_ORDER_OPTIMIZERS = (torch.optim.SGD, torch.optim.AdamW)
 
 
 def beta_decay(alphas: Tensor) -> Tensor:
     """β-DARTS' regulariser: the mean log-sum-exp of each decision's logits. Penalising it keeps
     the logits from growing apart, which delays collapse onto parameter-free operations."""
     return torch.logsumexp(alphas, dim=-1).mean()
+
+
+class _SameDraws:
+    """Remembers every generator a forward draws from (CPU, CUDA, the supernet's GDAS generator)
+    and puts them back, so that several forwards see the same dropout masks and samples."""
+
+    def __init__(self, model: Supernet, device: torch.device) -> None:
+        self.model, self.cuda = model, device.type == "cuda"
+        self.states = (torch.get_rng_state(), torch.cuda.get_rng_state(device) if self.cuda else None, model.generator.get_state())
+        self.device = device
+
+    def reset(self) -> None:
+        cpu, cuda, gdas = self.states
+        torch.set_rng_state(cpu)
+        if self.cuda:
+            torch.cuda.set_rng_state(cuda, self.device)
+        self.model.generator.set_state(gdas)
 
 
 class Architect:
@@ -47,11 +79,14 @@ class Architect:
         beta_decay_weight: float = 0.0,
         finite_difference_radius: float = 0.01,
         loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
+        amp_dtype: torch.dtype | None = None,
     ) -> None:
         if order not in (1, 2):
             raise ValueError(f"order must be 1 or 2, got {order}")
+        if order == 2 and not isinstance(weight_optimizer, SECOND_ORDER_OPTIMIZERS):
+            raise ValueError(f"second order unrolls the weights' own step, known for SGD and AdamW only, not {type(weight_optimizer).__name__}")
         self.model, self.weight_optimizer, self.order = model, weight_optimizer, order
-        self.beta_decay_weight, self.loss_fn = beta_decay_weight, loss_fn
+        self.beta_decay_weight, self.loss_fn, self.amp_dtype = beta_decay_weight, loss_fn, amp_dtype
         self.radius = finite_difference_radius
         self.optimizer = torch.optim.Adam(model.arch_parameters(), lr=lr, betas=betas, weight_decay=weight_decay)
 
@@ -60,64 +95,81 @@ class Architect:
         (K, num_ops), averaged over ranks."""
         arch = self.model.arch_parameters()
         if self.order == 1:
-            loss = self._arch_loss(self._loss(self.model(val_batch[0]), val_batch[1]))
-            grads = torch.autograd.grad(loss, arch)
+            device = val_batch[0].device
+            with torch.autocast(device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+                loss = self._arch_loss(self.loss_fn(self.model(val_batch[0]).float(), val_batch[1]))
+            grads = list(torch.autograd.grad(loss, arch))
         else:
-            loss, grads = self._second_order_gradients(train_batch, val_batch, weight_lr)
-        grads = _average_across_ranks(list(grads))
+            loss, grads = self.second_order_gradients(train_batch, val_batch, weight_lr)
+        grads = _average_across_ranks(grads)
         for parameter, grad in zip(arch, grads):
             parameter.grad = grad
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return loss.item(), grads[0].detach()
 
-    def _loss(self, logits: Tensor, labels: Tensor) -> Tensor:
-        return self.loss_fn(logits, labels)
-
     def _arch_loss(self, loss: Tensor) -> Tensor:
         if self.beta_decay_weight:
             return loss + self.beta_decay_weight * beta_decay(self.model.arch.alphas)
         return loss
 
-    def _second_order_gradients(self, train_batch: Batch, val_batch: Batch, xi: float) -> tuple[Tensor, list[Tensor]]:
+    def second_order_gradients(self, train_batch: Batch, val_batch: Batch, xi: float) -> tuple[Tensor, list[Tensor]]:
+        """The unrolled gradient of the module docstring, for α and β (this rank's; not averaged)."""
         weights = {name: p for name, p in self.model.named_parameters() if not name.startswith("arch.")}
         names = list(weights)
         arch = self.model.arch_parameters()
         buffers = {name: b.clone() for name, b in self.model.named_buffers()}
+        draws = _SameDraws(self.model, train_batch[0].device)
 
         def loss_at(new_weights: dict[str, Tensor], batch: Batch) -> Tensor:
+            draws.reset()
             logits = functional_call(self.model, {**new_weights, **buffers}, (batch[0],), strict=False)
-            return self._loss(logits, batch[1])
+            return self.loss_fn(logits, batch[1])
 
-        unrolled = self._virtual_step(weights, loss_at(weights, train_batch), xi)
+        train_grads = torch.autograd.grad(loss_at(weights, train_batch), list(weights.values()), allow_unused=True)
+        train_grads = _average_across_ranks([g if g is not None else torch.zeros_like(w) for g, w in zip(train_grads, weights.values())])
+        unrolled, scale = self._virtual_step(weights, train_grads, xi)
         val_loss = self._arch_loss(loss_at(unrolled, val_batch))
-        grads = torch.autograd.grad(val_loss, [unrolled[n] for n in names] + arch)
-        direction, arch_grads = grads[: len(names)], grads[len(names) :]
+        grads = torch.autograd.grad(val_loss, [unrolled[n] for n in names] + arch, allow_unused=True)
+        grads = [g if g is not None else torch.zeros_like(p) for g, p in zip(grads, [unrolled[n] for n in names] + arch)]
+        direction = _average_across_ranks([c * g for c, g in zip(scale, grads[: len(names)])])
+        arch_grads = grads[len(names):]
         epsilon = self.radius / torch.cat([d.flatten() for d in direction]).norm().clamp_min(1e-12)
         shifted = []
         for sign in (1, -1):
             moved = {n: (weights[n] + sign * epsilon * d).detach() for n, d in zip(names, direction)}
-            shifted.append(torch.autograd.grad(loss_at(moved, train_batch), arch))
+            at = torch.autograd.grad(loss_at(moved, train_batch), arch, allow_unused=True)
+            shifted.append([g if g is not None else torch.zeros_like(p) for g, p in zip(at, arch)])
         hessian_vector = [(plus - minus) / (2 * epsilon) for plus, minus in zip(*shifted)]
         return val_loss.detach(), [g - xi * h for g, h in zip(arch_grads, hessian_vector)]
 
-    def _virtual_step(self, weights: dict[str, Tensor], train_loss: Tensor, xi: float) -> dict[str, Tensor]:
-        """w' = w − ξ·(μ·momentum buffer + ∇_w L_train + λ·w), detached from w, as DARTS does."""
-        group = self.weight_optimizer.param_groups[0]
-        momentum, decay = group.get("momentum", 0.0), group.get("weight_decay", 0.0)
-        grads = torch.autograd.grad(train_loss, list(weights.values()), allow_unused=True)
-        unrolled = {}
+    def _virtual_step(self, weights: dict[str, Tensor], grads: list[Tensor], xi: float) -> tuple[dict[str, Tensor], list[Tensor]]:
+        """w' (detached from w, as DARTS does) and c = −∂w'/∂g / ξ per weight (module docstring)."""
+        group_of = {id(p): group for group in self.weight_optimizer.param_groups for p in group["params"]}
+        unrolled, scale = {}, []
         for (name, w), g in zip(weights.items(), grads):
-            buffer = self.weight_optimizer.state.get(w, {}).get("momentum_buffer")
-            step = (g if g is not None else torch.zeros_like(w)) + decay * w
-            if buffer is not None:
-                step = step + momentum * buffer
-            unrolled[name] = (w - xi * step).detach().requires_grad_()
-        return unrolled
+            group, state = group_of[id(w)], self.weight_optimizer.state.get(w, {})
+            decay = group.get("weight_decay", 0.0)
+            if isinstance(self.weight_optimizer, torch.optim.AdamW):
+                beta1, beta2 = group["betas"]
+                t = float(state["step"]) if "step" in state else 0.0
+                m = state.get("exp_avg", torch.zeros_like(w))
+                v_hat = state["exp_avg_sq"] / (1 - beta2**t) if t > 0 else g.detach() ** 2
+                c = (1 - beta1) / (1 - beta1 ** (t + 1)) / (v_hat.sqrt() + group["eps"])
+                update = decay * w + (beta1 * m / (1 - beta1 ** (t + 1))) / (v_hat.sqrt() + group["eps"]) + c * g
+            else:
+                c = torch.ones_like(w)
+                update = g + decay * w
+                buffer = state.get("momentum_buffer")
+                if buffer is not None:
+                    update = update + group.get("momentum", 0.0) * buffer
+            unrolled[name] = (w - xi * update).detach().requires_grad_()
+            scale.append(c)
+        return unrolled, scale
 
 
 def _average_across_ranks(grads: list[Tensor]) -> list[Tensor]:
-    """Under DDP every rank must take the same architecture step: average α/β gradients."""
+    """Under DDP every rank must take the same architecture step: average the gradients."""
     if dist.is_available() and dist.is_initialized():
         for grad in grads:
             dist.all_reduce(grad, op=dist.ReduceOp.SUM)
