@@ -10,16 +10,54 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from darts_video.data import collate_clips
+from darts_video.backbones import create_backbone
+from darts_video.data import collate_clips, load_split, read_label_map
+from darts_video.engine import CheckpointError, load_checkpoint, read_run_config
 from darts_video.genotype import Decision, Genotype
 from darts_video.options import build_dataset
 from darts_video.search_config import SearchConfig
 from darts_video.supernet import Supernet
 from darts_video.supernet.select import Batch, GradientEvidence, select_argmax, select_by_perturbation
+
+
+@dataclass
+class TrainedSearch:
+    """A finished (or interrupted) search, rebuilt from its run directory."""
+
+    config: SearchConfig
+    model: Supernet
+    classes: list[str]
+    val_indices: list[int]
+    gradients: GradientEvidence | None
+    epoch: int  # epochs finished
+
+
+def load_search(checkpoint: str | Path, device: torch.device | str = "cpu", **overrides: Any) -> TrainedSearch:
+    """The supernet of ``checkpoint`` (RUN/checkpoints/*.pt) with the options of RUN/config.json,
+    ``overrides`` replacing some (the selector, or data paths that moved)."""
+    checkpoint = Path(checkpoint)
+    run = checkpoint.resolve().parent.parent
+    state = load_checkpoint(checkpoint)
+    config = SearchConfig(**(read_run_config(run) | overrides))
+    classes = read_label_map(run / "classes.txt")
+    _, val_indices = load_split(run / "split.json")
+    model = Supernet(create_backbone(config.backbone, num_classes=len(classes)), config.space(), config.points, config.mode,
+                     config.partial_channels, config.normalize_candidates).to(device)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:
+        raise CheckpointError(f"{checkpoint} does not fit the supernet of {run / 'config.json'}: {error}") from error
+    gradients = None
+    if "alpha_gradients" in state:
+        gradients = GradientEvidence(config.nodes, len(model.space.ops))
+        gradients.load_state_dict(state["alpha_gradients"])
+    return TrainedSearch(config, model, classes, val_indices, gradients, state["epoch"] + 1)
 
 
 def selection_batches(config: SearchConfig, classes: list[str], val_indices: Sequence[int], device: torch.device,
@@ -43,29 +81,36 @@ def selection_batches(config: SearchConfig, classes: list[str], val_indices: Seq
     return batches, failures
 
 
-def derive(
+def select_cell(
     config: SearchConfig,
     model: Supernet,
-    batches: Sequence[Batch],
+    classes: list[str],
+    val_indices: Sequence[int],
     provenance: dict[str, Any],
     gradients: GradientEvidence | None = None,
-    tune: Callable[[], None] | None = None,
+    subset: int = 0,
     on_decision: Callable[[Decision], None] | None = None,
-) -> Genotype:
-    """The genotype ``config.selector`` derives from ``model``; ``model.mask`` is restored after."""
+) -> tuple[Genotype, list[str]]:
+    """The genotype ``config.selector`` derives from ``model`` (on ``subset`` of the search-val
+    half for the perturbation selector), and the selection videos that failed to decode.
+    ``model.mask`` is as before afterwards."""
     started, previous_mask = time.perf_counter(), model.mask
+    batches, failures = [], []
     try:
         if config.selector == "perturbation":
-            nodes, decisions = select_by_perturbation(model, batches, tune, on_decision)
+            device = next(model.parameters()).device
+            batches, failures = selection_batches(config, classes, val_indices, device, subset)
+            nodes, decisions = select_by_perturbation(model, batches, on_decision=on_decision)
         else:
             nodes, decisions = select_argmax(model.arch, gradients)
     finally:
         model.mask = previous_mask
     space = model.space
     provenance = {**provenance, "search_space": space.to_dict(), "selection_seconds": round(time.perf_counter() - started, 1),
-                  "selection_clips": sum(len(labels) for _, labels in batches) if config.selector == "perturbation" else 0}
-    return Genotype(nodes, sink=tuple(range(1, space.num_nodes + 1)), op_config=space.op_config, provenance=provenance,
-                    selector=config.selector, evidence=decisions)
+                  "selection_clips": sum(len(labels) for _, labels in batches), "selection_subset": subset}
+    genotype = Genotype(nodes, sink=tuple(range(1, space.num_nodes + 1)), op_config=space.op_config, provenance=provenance,
+                        selector=config.selector, evidence=decisions)
+    return genotype, failures
 
 
 def epoch_genotype(model: Supernet, provenance: dict[str, Any], gradients: GradientEvidence) -> Genotype:

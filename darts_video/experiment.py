@@ -2,9 +2,16 @@
 non-local blocks? Every arm is retrained with one recipe, budget and set of insertion points:
 
 - ``bare`` and ``nonlocal``: the backbone alone and with non-local blocks, one run per seed;
+- ``non_local cell``: the registered ``non_local`` genotype (the block's operation inside our
+  cell), one run per seed: how much of a cell's result is the cell around its operation;
 - ``random``: R cells drawn uniformly (and distinct) from the search space;
-- ``searched``: the cells of S searches with independent seeds in the main mode;
-- one search per other mode (darts first and second order, gdas, partial channels).
+- ``searched``: the cells of S searches with independent seeds in the main mode, derived by
+  each of ``selectors`` from the same trained supernets (the first is the main arm);
+- one search per other mode (gdas, partial channels, darts second order).
+
+The search's own score of every random cell (the trained supernet's search-val accuracy with
+only that cell's path active) is measured on each main search, for Kendall's τ against the
+cells' retrained accuracy: does the proxy rank cells as retraining does?
 
 Each search and each retraining is its own run directory, so an interrupted experiment re-run
 with the same command skips what finished and resumes what did not. ``report.md`` /
@@ -21,22 +28,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from darts_video.backbones import create_backbone, list_backbones
+from darts_video.derive import load_search, select_cell, selection_batches
 from darts_video.engine import RunDirectory, read_metrics
 from darts_video.genotype import Genotype
-from darts_video.options import DataOptions, RunOptions, add_data_arguments, add_run_arguments
+from darts_video.options import DataOptions, RunOptions, add_data_arguments, add_run_arguments, build_dataset
 from darts_video.report import write_report
 from darts_video.search import run_search
 from darts_video.search_config import SearchConfig
 from darts_video.space import CONNECTIONS, SearchSpace
+from darts_video.supernet.select import SELECTORS, path_accuracy
 from darts_video.train import run_training
 from darts_video.train_config import TrainConfig
+from darts_video.utils.files import atomic_write_text
 
 SEARCH_MODES = {"gdas": ("gdas", 1), "darts-1st": ("darts", 1), "darts-2nd": ("darts", 2), "pc": ("pc", 1)}
+NONLOCAL_CELL = "non_local"  # the registered genotype of the non-local block's operation
 
 # --quick: every arm at a tiny budget, to check the pipeline end to end (minutes, meaningless numbers)
-QUICK = {"seeds": 2, "search_clips": 128, "search_epochs": 2, "search_warmup_epochs": 1, "num_clips": 128, "epochs": 1, "warmup_epochs": 0,
-         "num_val_clips": 64, "batch_size": 16, "search_batch_size": 16, "test_clips": 1, "test_crops": 1}
+QUICK = {"seeds": 2, "random_cells": 3, "search_clips": 128, "search_epochs": 2, "search_warmup_epochs": 1, "num_clips": 128, "epochs": 1,
+         "warmup_epochs": 0, "num_val_clips": 64, "batch_size": 16, "search_batch_size": 16, "selection_clips": 32, "test_clips": 1, "test_crops": 1}
 
 
 @dataclass
@@ -50,13 +63,16 @@ class ExperimentConfig(DataOptions, RunOptions):
     nodes: int = 3
     connections: str = "dense"
     seeds: int = 3
-    random_cells: int = 5
+    random_cells: int = 8
     search_mode: str = "darts-1st"
-    compare_modes: list[str] = field(default_factory=lambda: ["gdas", "darts-2nd", "pc"])
+    compare_modes: list[str] = field(default_factory=lambda: ["gdas", "pc"])
+    selectors: list[str] = field(default_factory=lambda: list(SELECTORS))
+    normalize_candidates: bool = SearchConfig.normalize_candidates
     search_clips: int = SearchConfig.num_clips
     search_epochs: int = SearchConfig.epochs
     search_warmup_epochs: int = SearchConfig.warmup_epochs
     search_batch_size: int = SearchConfig.batch_size
+    selection_clips: int = SearchConfig.selection_clips
     epochs: int = 8
     warmup_epochs: int = 1
     num_val_clips: int = 800
@@ -73,6 +89,9 @@ class ExperimentConfig(DataOptions, RunOptions):
                 raise ValueError(f"unknown search mode {mode!r}; expected one of {tuple(SEARCH_MODES)}")
         if self.seeds < 2 or self.random_cells < 2:
             raise ValueError(f"--seeds ({self.seeds}) and --random-cells ({self.random_cells}) must be at least 2: the report gives a spread")
+        unknown = [s for s in self.selectors if s not in SELECTORS]
+        if not self.selectors or unknown:
+            raise ValueError(f"--selectors {self.selectors}: expected one or more of {SELECTORS}")
         if self.data == "synthetic" and self.search_batch_size > self.search_clips // 2:
             raise ValueError(f"--search-batch-size {self.search_batch_size} is larger than a search half ({self.search_clips // 2} clips)")
         # the sub-configurations check everything else now, before anything runs
@@ -82,6 +101,11 @@ class ExperimentConfig(DataOptions, RunOptions):
         for point in self.points or ():
             if point not in available:
                 raise ValueError(f"{self.backbone} has no insertion point {point!r}; available: {', '.join(available)}")
+        if self.long_range_classes:
+            classes = build_dataset(self.search_config(self.search_mode, self.seed, "check"), "train")[1]
+            unknown = [c for c in self.long_range_classes if c not in classes]
+            if unknown:
+                raise ValueError(f"--long-range-classes {unknown} are not classes of the data; its classes: {', '.join(classes)}")
 
     def space(self) -> SearchSpace:
         return self.search_config(self.search_mode, 0, "check").space()
@@ -91,7 +115,8 @@ class ExperimentConfig(DataOptions, RunOptions):
         return SearchConfig(**self._data_options(), num_clips=self.search_clips, out=out, device=self.device, amp=self.amp, seed=seed,
                             backbone=self.backbone, points=self.points, ops=self.ops, nodes=self.nodes, connections=self.connections,
                             mode=search_mode, order=order, epochs=self.search_epochs, warmup_epochs=self.search_warmup_epochs,
-                            batch_size=self.search_batch_size)
+                            batch_size=self.search_batch_size, normalize_candidates=self.normalize_candidates,
+                            selector=self.selectors[0], selection_clips=self.selection_clips)
 
     def train_config(self, out: str, seed: int, genotype: str | None = None, baseline: str | None = None) -> TrainConfig:
         return TrainConfig(**self._data_options(), num_clips=self.num_clips, out=out, device=self.device, amp=self.amp, seed=seed,
@@ -128,20 +153,52 @@ def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
             searches[f"{mode}-seed{config.seed}"] = _search(config, mode, config.seed, root)
 
     cells = distinct_random_cells(config.space(), config.random_cells, config.seed)
+    random_paths = []
+    for number, cell in enumerate(cells, start=1):
+        random_paths.append(root / "random_cells" / f"cell{number}.json")
+        if not random_paths[-1].exists():
+            cell.save(random_paths[-1])
     runs = []
     for seed in range(config.seed, config.seed + config.seeds):
         runs.append(_retrain(config, root, "bare", f"bare-seed{seed}", seed, baseline="none"))
         runs.append(_retrain(config, root, "nonlocal", f"nonlocal-seed{seed}", seed, baseline="nonlocal"))
-    for number, cell in enumerate(cells, start=1):
-        path = root / "random_cells" / f"cell{number}.json"
-        if not path.exists():
-            cell.save(path)
+        runs.append(_retrain(config, root, "non_local cell", f"non_local_cell-seed{seed}", seed, genotype=NONLOCAL_CELL))
+    for number, path in enumerate(random_paths, start=1):
         runs.append(_retrain(config, root, "random", f"random-cell{number}", config.seed, genotype=str(path)))
     for name, search in searches.items():
         mode, seed = name.rsplit("-seed", 1)
-        group = f"searched ({mode})"
-        runs.append(_retrain(config, root, group, f"searched-{name}", int(seed), genotype=search["genotype"]) | {"search": name})
-    return write_report(root, config, searches, runs)
+        selectors = config.selectors if mode == config.search_mode else config.selectors[:1]
+        for selector in selectors:
+            genotype = search["genotype"] if selector == config.selectors[0] else _rederive(search, selector)
+            group = f"searched ({mode})" if selector == config.selectors[0] else f"searched ({mode}, {selector})"
+            suffix = "" if selector == config.selectors[0] else f"-{selector}"
+            runs.append(_retrain(config, root, group, f"searched-{name}{suffix}", int(seed), genotype=genotype) | {"search": name})
+    proxy = {name: _path_scores(search, random_paths) for name, search in searches.items() if search["mode"] == config.search_mode}
+    return write_report(root, config, searches, runs, proxy)
+
+
+def _rederive(search: dict[str, Any], selector: str) -> str:
+    """The cell ``selector`` derives from a finished search's supernet (SEARCH/genotype_<selector>.json)."""
+    path = Path(search["path"]) / f"genotype_{selector}.json"
+    if not path.exists():
+        trained = load_search(Path(search["path"]) / "checkpoints" / "latest.pt", selector=selector)
+        genotype, _ = select_cell(trained.config, trained.model, trained.classes, trained.val_indices,
+                                  trained.config.provenance(trained.epoch), trained.gradients)
+        genotype.save(path)
+    return str(path)
+
+
+def _path_scores(search: dict[str, Any], cells: list[Path]) -> dict[str, float]:
+    """The search's own score of each cell: its path's accuracy on the trained supernet, on the
+    search's selection clips (cached in SEARCH/path_scores.json)."""
+    cache = Path(search["path"]) / "path_scores.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    trained = load_search(Path(search["path"]) / "checkpoints" / "latest.pt")
+    batches, _ = selection_batches(trained.config, trained.classes, trained.val_indices, torch.device("cpu"))
+    scores = {path.stem: path_accuracy(trained.model, batches, Genotype.load(path)) for path in cells}
+    atomic_write_text(cache, json.dumps(scores, indent=1) + "\n")
+    return scores
 
 
 def _search(config: ExperimentConfig, mode: str, seed: int, root: Path) -> dict[str, Any]:
@@ -150,10 +207,12 @@ def _search(config: ExperimentConfig, mode: str, seed: int, root: Path) -> dict[
         print(f"\n=== search {out.name} ===")
         run_search(config.search_config(mode, seed, str(out)))
     metrics = read_metrics(out)
+    summary = json.loads((out / "summary.json").read_text())
     return {
         "mode": mode, "seed": seed, "path": str(out), "genotype": str(out / "genotype.json"),
-        "seconds": sum(m["time/data_s"] + m["time/compute_s"] for m in metrics),  # summed over epochs: resumes included
-        "metrics": metrics,
+        # summed over epochs (so resumes count once), plus the selection
+        "seconds": sum(m["time/data_s"] + m["time/compute_s"] for m in metrics) + summary["selection_seconds"],
+        "metrics": metrics, "decisions": summary["decisions"],
     }
 
 
@@ -164,7 +223,7 @@ def _retrain(config: ExperimentConfig, root: Path, group: str, name: str, seed: 
         run_training(config.train_config(str(out), seed, **model))
     summary = json.loads((out / "summary.json").read_text())
     return {"group": group, "name": name, "seed": seed, "path": str(out), "genotype": summary["architecture"]["genotype"],
-            "test": summary["test"], "cost": summary["cost"]}
+            "test": summary["test"], "cost": summary["cost"], "last_val_top1": read_metrics(out)[-1]["accuracy/val_top1"]}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     arms.add_argument("--search-mode", choices=tuple(SEARCH_MODES), default=defaults.search_mode)
     arms.add_argument("--compare-modes", nargs="*", choices=tuple(SEARCH_MODES), default=defaults.compare_modes,
                       help="one more search (first seed) per mode, for the mode comparison")
+    arms.add_argument("--selectors", nargs="+", choices=SELECTORS, default=defaults.selectors,
+                      help="how the main searches' cells are derived, each retrained (the first: the main arm, and the other modes')")
+    arms.add_argument("--normalize-candidates", action="store_true", help="the searches normalise candidate outputs (see search_supernet.py)")
+    arms.add_argument("--selection-clips", type=int, default=defaults.selection_clips)
     arms.add_argument("--search-clips", type=int, default=defaults.search_clips, help="clips of each search (split in halves)")
     arms.add_argument("--search-epochs", type=int, default=defaults.search_epochs)
     arms.add_argument("--search-warmup-epochs", type=int, default=defaults.search_warmup_epochs)

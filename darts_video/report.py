@@ -1,5 +1,6 @@
-"""The experiment's report: one table of arms (mean ± std of top-1, long-range classes, cost),
-the search modes, collapse diagnostics per search epoch, the verdict, and two plots."""
+"""The experiment's report: the arms (mean ± std of top-1, long-range classes, cost), each difference
+of the main arm with its 95 % interval, the proxy's Kendall τ, the searches' decisions and their
+stability, collapse diagnostics per search epoch, tests that collapsed, the verdict, and two plots."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import os
 import platform
 import statistics
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,25 +17,33 @@ import torch
 from matplotlib.figure import Figure
 
 from darts_video.data.synthetic import CLASSES, PAIRS
+from darts_video.stats import kendall_tau, welch_interval
 from darts_video.utils.files import atomic_write_text
 
-BASELINE_GROUPS = ("bare", "nonlocal", "random")
+BASELINE_GROUPS = ("bare", "nonlocal", "non_local cell", "random")
+COLLAPSE_POINTS = 10.0  # a test this far below the run's last validation is flagged as collapsed
+SOFTMAX_DOT = "dot_"  # with "_softmax": the operations of the non-local kind
 
 
-def write_report(root: Path, config, searches: dict[str, dict], runs: list[dict]) -> dict[str, Any]:
+def write_report(root: Path, config, searches: dict[str, dict], runs: list[dict], proxy: dict[str, dict[str, float]]) -> dict[str, Any]:
     """report.json, report.md, accuracy.png and alpha.png in ``root``; returns the report."""
     columns = long_range_columns(config.data, config.long_range_classes)
     arms = [_arm(group, [r for r in runs if r["group"] == group], columns, searches) for group in _groups(runs)]
+    by_group = {arm["group"]: arm for arm in arms}
     main = f"searched ({config.search_mode})"
     report = {
         "machine": machine(config.resolved_device()),
         "config": dataclasses.asdict(config),
         "arms": arms,
-        "verdict": verdict({arm["group"]: arm for arm in arms}, main),
+        "differences": differences(by_group, main),
+        "proxy": proxy_ranking(proxy, runs),
+        "stability": stability([s for s in searches.values() if s["mode"] == config.search_mode]),
+        "collapsed": collapsed(runs),
         "searches": {name: _search_summary(search) for name, search in searches.items()},
         "runs": [{k: v for k, v in run.items() if k != "cost"} | {"parameters": run["cost"]["parameters"],
                                                                    "flops_per_clip": run["cost"]["flops_per_clip"]} for run in runs],
     }
+    report["verdict"] = verdict(by_group, main, report)
     atomic_write_text(root / "report.json", json.dumps(report, indent=2) + "\n")
     markdown = to_markdown(report, columns)
     atomic_write_text(root / "report.md", markdown)
@@ -80,17 +90,87 @@ def _arm(group: str, runs: list[dict], columns: dict[str, list[str]], searches: 
     }
 
 
-def verdict(arms: dict[str, dict], main: str) -> dict[str, Any]:
-    """The issue's three bars for the main searched arm, each with the numbers it compares."""
+def differences(arms: dict[str, dict], main: str) -> dict[str, dict[str, float]]:
+    """main − each reference arm, with Welch's 95 % interval (where both have two runs or more)."""
+    if main not in arms or arms[main]["runs"] < 2:
+        return {}
+    return {other: welch_interval(arms[main]["top1"], arms[other]["top1"])
+            for other in ("nonlocal", "non_local cell", "random", "bare") if other in arms and arms[other]["runs"] >= 2}
+
+
+def proxy_ranking(proxy: dict[str, dict[str, float]], runs: list[dict]) -> dict[str, Any]:
+    """Kendall's τ between each search's score of the random cells and their retrained top-1."""
+    retrained = {r["name"].removeprefix("random-"): r["test"]["video/top1"] for r in runs if r["group"] == "random"}
+    result = {}
+    for search, scores in proxy.items():
+        cells = [c for c in scores if c in retrained]
+        if len(cells) >= 2:
+            result[search] = {"tau": kendall_tau([scores[c] for c in cells], [retrained[c] for c in cells]), "scores": scores}
+    if result:
+        result["mean_tau"] = statistics.fmean(v["tau"] for v in result.values())
+    return result
+
+
+def stability(searches: list[dict]) -> dict[str, Any]:
+    """Per node: each seed's operation and whether it was supported; whether node 1 is supported in
+    every seed; and, for the nodes supported in every seed, whether most seeds chose one operation."""
+    ops = [{d["node"]: d for d in s["decisions"] if d["kind"] == "op"} for s in searches]
+    nodes = sorted(ops[0]) if ops else []
+    per_node = {}
+    for node in nodes:
+        chosen = [seed[node]["chosen"] for seed in ops]
+        supported = [seed[node]["supported"] for seed in ops]
+        common, count = Counter(chosen).most_common(1)[0]
+        per_node[f"node {node}"] = {"chosen": chosen, "supported": supported, "most_common": common, "agreeing": count}
+    always = [name for name, n in per_node.items() if all(n["supported"])]
+    majority = len(searches) // 2 + 1
+    return {
+        "nodes": per_node,
+        "node1_supported_in_every_seed": bool(per_node) and all(per_node["node 1"]["supported"]),
+        "supported_in_every_seed": always,
+        "agree_where_supported": bool(always) and all(per_node[name]["agreeing"] >= majority for name in always),
+    }
+
+
+def collapsed(runs: list[dict]) -> list[dict[str, Any]]:
+    """Runs whose final test lies more than COLLAPSE_POINTS below their last validation: the test
+    measured something training did not learn (e.g. views unlike the training crops)."""
+    return [{"name": r["name"], "test_top1": r["test"]["video/top1"], "last_val_top1": r["last_val_top1"]}
+            for r in runs if r["test"]["video/top1"] < r["last_val_top1"] - COLLAPSE_POINTS]
+
+
+def _holds_softmax_dot(genotype: dict | None) -> bool:
+    return bool(genotype) and any(n["op"]["name"].startswith(SOFTMAX_DOT) and n["op"]["name"].endswith("_softmax") for n in genotype["nodes"])
+
+
+def verdict(arms: dict[str, dict], main: str, report: dict[str, Any]) -> dict[str, Any]:
+    """The bars of the main searched arm, each with the numbers it compares (empty without the arms)."""
     if main not in arms or not {"bare", "nonlocal", "random"} <= arms.keys():
         return {}
     searched, bare, nonlocal_, random_ = (arms[g] for g in (main, "bare", "nonlocal", "random"))
-    return {
-        "beats_bare_by_20": {"passed": searched["top1_mean"] - bare["top1_mean"] >= 20, "margin": searched["top1_mean"] - bare["top1_mean"]},
-        "beats_nonlocal": {"passed": searched["top1_mean"] > nonlocal_["top1_mean"], "margin": searched["top1_mean"] - nonlocal_["top1_mean"]},
+    checks = {
+        "beats_bare_by_20": {"passed": searched["top1_mean"] - bare["top1_mean"] >= 20, "margin": searched["top1_mean"] - bare["top1_mean"] - 20},
+        "beats_nonlocal_by_1": {"passed": searched["top1_mean"] - nonlocal_["top1_mean"] >= 1,
+                                "margin": searched["top1_mean"] - nonlocal_["top1_mean"] - 1},
         "beats_random_by_1_std": {"passed": searched["top1_mean"] > random_["top1_mean"] + random_["top1_std"],
                                   "margin": searched["top1_mean"] - random_["top1_mean"] - random_["top1_std"]},
     }
+    interval = report["differences"].get("nonlocal")
+    if interval:
+        checks["interval_above_nonlocal"] = {"passed": interval["low"] > 0, "margin": interval["low"]}
+    if "non_local cell" in arms:
+        gap = arms["non_local cell"]["top1_mean"] - nonlocal_["top1_mean"]
+        checks["non_local_cell_within_1.5_of_block"] = {"passed": abs(gap) <= 1.5, "margin": 1.5 - abs(gap)}
+    softmax_runs = [r for r in report["runs"] if _holds_softmax_dot(r["genotype"])]
+    if softmax_runs:
+        lowest = min(r["test"]["video/top1"] for r in softmax_runs)
+        checks["softmax_cells_clear_bare_by_3"] = {"passed": lowest > bare["top1_mean"] + 3, "margin": lowest - bare["top1_mean"] - 3}
+    stable = report["stability"]
+    if stable["nodes"]:
+        checks["node1_supported_in_every_seed"] = {"passed": stable["node1_supported_in_every_seed"], "margin": None}
+        checks["seeds_agree_where_supported"] = {"passed": stable["agree_where_supported"], "margin": None}
+    checks["no_collapsed_test"] = {"passed": not report["collapsed"], "margin": None}
+    return checks
 
 
 def _search_summary(search: dict) -> dict[str, Any]:
@@ -98,7 +178,7 @@ def _search_summary(search: dict) -> dict[str, Any]:
     diagnostics = [{k: m[k] for k in ("epoch", "accuracy/train", "loss/arch_val", "collapse/op_entropy/mean_relative",
                                       "collapse/parameter_free/mean") if k in m} for m in metrics]
     return {"mode": search["mode"], "seed": search["seed"], "seconds": search["seconds"], "path": search["path"],
-            "genotype": search["genotype"], "diagnostics": diagnostics}
+            "genotype": search["genotype"], "diagnostics": diagnostics, "decisions": search["decisions"]}
 
 
 def machine(device: str) -> dict[str, Any]:
@@ -111,6 +191,10 @@ def machine(device: str) -> dict[str, Any]:
     gpu = torch.cuda.get_device_name() if device.startswith("cuda") else None
     return {"device": device, "gpu": gpu, "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version()}
+
+
+def _cell(genotype: dict | None) -> str:
+    return ", ".join(f"{n['op']['name']}({n['input']})" for n in genotype["nodes"]) if genotype else "–"
 
 
 def to_markdown(report: dict[str, Any], columns: dict[str, list[str]]) -> str:
@@ -126,16 +210,39 @@ def to_markdown(report: dict[str, Any], columns: dict[str, list[str]]) -> str:
         lines.append(f"| {arm['group']} | {arm['runs']} | {arm['top1_mean']:.1f} ± {arm['top1_std']:.1f} | " + " | ".join(cells)
                      + f" | {arm['parameters'] / 1e6:.3f} | {arm['gflops']:.3f} | {search} |")
     lines += ["", "Top-1: video level on the test set. Long-range columns: accuracy on those classes (mean over runs).",
-              "Search time: data + compute summed over the search's epochs, per search.", ""]
+              "Search time: data + compute summed over the search's epochs, plus the selection, per search.", ""]
+    if report["differences"]:
+        lines += ["## Differences of the main arm (95 % Welch interval)", "", "| main − | difference | 95 % interval |", "|---|---|---|"]
+        for other, d in report["differences"].items():
+            lines.append(f"| {other} | {d['difference']:+.1f} | [{d['low']:+.1f}, {d['high']:+.1f}] |")
+        lines.append("")
     if report["verdict"]:
         lines += ["## Verdict (main searched arm)", ""]
         for name, check in report["verdict"].items():
-            lines.append(f"- {name.replace('_', ' ')}: {'yes' if check['passed'] else 'no'} (margin {check['margin']:+.1f} points)")
+            margin = f" (margin {check['margin']:+.1f} points)" if check["margin"] is not None else ""
+            lines.append(f"- {name.replace('_', ' ')}: {'yes' if check['passed'] else 'no'}{margin}")
         lines.append("")
-    lines += ["## Runs", "", "| run | group | seed | top-1 | cell |", "|---|---|---|---|---|"]
+    if report["collapsed"]:
+        lines += ["## Tests that collapsed", "", f"These runs' test lies more than {COLLAPSE_POINTS:.0f} points below their last "
+                  "validation; their test numbers do not measure what training learnt:", ""]
+        lines += [f"- {c['name']}: test {c['test_top1']:.1f}, last validation {c['last_val_top1']:.1f}" for c in report["collapsed"]]
+        lines.append("")
+    if report["proxy"]:
+        lines += ["## Does the search's score rank cells as retraining does?", "",
+                  "Kendall's τ between each main search's score of the random cells (its supernet's search-val accuracy with "
+                  "only that cell's path) and their retrained top-1.", ""]
+        lines += [f"- {name}: τ = {v['tau']:+.2f}" for name, v in report["proxy"].items() if name != "mean_tau"]
+        lines += [f"- mean: τ = {report['proxy']['mean_tau']:+.2f}", ""]
+    stable = report["stability"]
+    if stable["nodes"]:
+        lines += ["## The main searches' decisions", "", "| node | operation per seed (✓ supported beyond noise) |", "|---|---|"]
+        for name, node in stable["nodes"].items():
+            lines.append(f"| {name} | " + ", ".join(f"{op} {'✓' if ok else '?'}" for op, ok in zip(node["chosen"], node["supported"])) + " |")
+        lines.append("")
+    lines += ["## Runs", "", "| run | group | seed | top-1 | last val | cell |", "|---|---|---|---|---|---|"]
     for run in report["runs"]:
-        cell = ", ".join(f"{n['op']['name']}({n['input']})" for n in run["genotype"]["nodes"]) if run["genotype"] else "–"
-        lines.append(f"| {run['name']} | {run['group']} | {run['seed']} | {run['test']['video/top1']:.1f} | {cell} |")
+        lines.append(f"| {run['name']} | {run['group']} | {run['seed']} | {run['test']['video/top1']:.1f} | {run['last_val_top1']:.1f} "
+                     f"| {_cell(run['genotype'])} |")
     lines += ["", "## Collapse diagnostics per search epoch", "",
               "Relative op entropy: mean over nodes of the entropy of α's distribution / log(number of ops) (1 = uniform, 0 = decided). "
               "Parameter-free: mean probability on parameter-free operations.", ""]

@@ -18,7 +18,7 @@ from torch.utils.data import Subset
 
 from darts_video.backbones import create_backbone
 from darts_video.data import save_split, stratified_split, write_label_map
-from darts_video.derive import derive, epoch_genotype, format_decisions, selection_batches
+from darts_video.derive import epoch_genotype, format_decisions, select_cell
 from darts_video.diagram import genotype_to_text, write_diagram
 from darts_video.engine import distributed, weight_step
 from darts_video.engine.loop import EpochMeter, TrainingRun
@@ -140,12 +140,9 @@ def _select(config: SearchConfig, run: TrainingRun, model: Supernet, classes: li
     same: same weights, same α, same selection clips)."""
     run.say(f"selecting the cell ({config.selector}"
             + (f", {config.selection_clips} search-val clips" if config.selector == "perturbation" else "") + ")")
-    batches = []
-    if config.selector == "perturbation":
-        batches, failures = selection_batches(config, classes, val_indices, run.device)
-        run.bad_videos.record(failures)  # the same clips on every rank: the same failures
-    genotype = derive(config, model, batches, config.provenance(config.epochs), gradients,
-                      on_decision=lambda d: run.say(f"  decided node {d.node} {d.kind}: {d.chosen}"))
+    genotype, failures = select_cell(config, model, classes, val_indices, config.provenance(config.epochs), gradients,
+                                     on_decision=lambda d: run.say(f"  decided node {d.node} {d.kind}: {d.chosen}"))
+    run.bad_videos.record(failures)  # the same clips on every rank: the same failures
     path = run.directory.path / "genotype.json"
     if run.is_writer:
         genotype.save(path)

@@ -15,17 +15,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
-from darts_video.backbones import create_backbone
-from darts_video.data import load_split, read_label_map
-from darts_video.derive import derive, format_decisions, selection_batches
+from darts_video.derive import format_decisions, load_search, select_cell
 from darts_video.diagram import genotype_to_text, write_diagram
-from darts_video.engine import CheckpointError, load_checkpoint, read_run_config
+from darts_video.engine import CheckpointError
 from darts_video.genotype import GenotypeError
-from darts_video.search_config import SearchConfig
-from darts_video.supernet import Supernet
-from darts_video.supernet.select import SELECTORS, GradientEvidence
+from darts_video.supernet.select import SELECTORS
 
 
 def main() -> int:
@@ -40,36 +34,17 @@ def main() -> int:
         parser.add_argument(f"--{name}", help="the run's data option, where the videos have moved")
     args = parser.parse_args()
     run = args.checkpoint.resolve().parent.parent
+    overrides = {k: v for k, v in vars(args).items() if k in ("selector", "selection_clips", "annotations", "video_root", "categories") and v is not None}
     try:
-        state = load_checkpoint(args.checkpoint)
-        options = read_run_config(run)
-        overrides = {k: v for k, v in vars(args).items() if k in ("selector", "selection_clips", "annotations", "video_root", "categories") and v is not None}
-        config = SearchConfig(**(options | overrides))
-        classes = read_label_map(run / "classes.txt")
-        _, val_indices = load_split(run / "split.json")
+        search = load_search(args.checkpoint, args.device, **overrides)
     except (CheckpointError, GenotypeError, OSError, TypeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    device = torch.device(args.device)
-    model = Supernet(create_backbone(config.backbone, num_classes=len(classes)), config.space(), config.points, config.mode,
-                     config.partial_channels, config.normalize_candidates).to(device)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as error:
-        print(f"error: {args.checkpoint} does not fit the supernet of {run / 'config.json'}: {error}", file=sys.stderr)
-        return 2
-    gradients = None
-    if "alpha_gradients" in state:
-        gradients = GradientEvidence(config.nodes, len(model.space.ops))
-        gradients.load_state_dict(state["alpha_gradients"])
-    epoch = state["epoch"] + 1
-    batches = []
-    if config.selector == "perturbation":
-        batches, failures = selection_batches(config, classes, val_indices, device, args.subset)
-        if failures:
-            print(f"{len(failures)} selection videos failed to decode and were left out, e.g. {failures[0]}")
-    provenance = {**config.provenance(epoch), "checkpoint": str(args.checkpoint), "selection_subset": args.subset}
-    genotype = derive(config, model, batches, provenance, gradients)
+    config, epoch = search.config, search.epoch
+    provenance = {**config.provenance(epoch), "checkpoint": str(args.checkpoint)}
+    genotype, failures = select_cell(config, search.model, search.classes, search.val_indices, provenance, search.gradients, args.subset)
+    if failures:
+        print(f"{len(failures)} selection videos failed to decode and were left out, e.g. {failures[0]}")
     stem = args.out or run / (f"derived_epoch_{epoch:03d}" + (f"_subset{args.subset}" if args.subset else ""))
     genotype.save(stem.with_suffix(".json"))
     written = write_diagram(genotype, stem, title=f"{run.name}, epoch {epoch}, {config.selector}")

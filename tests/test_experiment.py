@@ -10,17 +10,19 @@ import pytest
 
 import darts_video.experiment as experiment
 from darts_video.experiment import ExperimentConfig, distinct_random_cells, run_experiment
-from darts_video.report import verdict
+from darts_video.report import collapsed, proxy_ranking, stability, verdict
 from darts_video.space import SearchSpace
 
 REPO = Path(__file__).resolve().parents[1]
-GROUPS = ["bare", "nonlocal", "random", "searched (darts-1st)", "searched (gdas)", "searched (darts-2nd)", "searched (pc)"]
+GROUPS = ["bare", "nonlocal", "non_local cell", "random", "searched (darts-1st)", "searched (darts-1st, argmax)", "searched (gdas)",
+          "searched (pc)"]
 
 
 def tiny(tmp_path, **overrides) -> ExperimentConfig:
     options = dict(out=str(tmp_path / "experiment"), ops=["identity", "dot_temporal_softmax", "map_spatial_sigmoid"], nodes=2,
                    seeds=2, random_cells=5, search_clips=64, search_epochs=2, search_warmup_epochs=1, search_batch_size=8, num_clips=64, epochs=1,
-                   warmup_epochs=0, num_val_clips=32, batch_size=8, test_clips=1, test_crops=1, device="cpu")
+                   warmup_epochs=0, num_val_clips=32, batch_size=8, test_clips=1, test_crops=1, device="cpu", selection_clips=16,
+                   compare_modes=[], selectors=["perturbation"])
     return ExperimentConfig(**{**options, **overrides})
 
 
@@ -30,16 +32,23 @@ def test_quick_experiment_from_the_command_line_reports_every_arm(tmp_path):
                    check=True, capture_output=True, text=True, cwd=tmp_path)
     report = json.loads((out / "report.json").read_text())
     assert [arm["group"] for arm in report["arms"]] == GROUPS
-    assert [arm["runs"] for arm in report["arms"]] == [2, 2, 5, 2, 1, 1, 1]
-    assert set(report["verdict"]) == {"beats_bare_by_20", "beats_nonlocal", "beats_random_by_1_std"}
+    assert [arm["runs"] for arm in report["arms"]] == [2, 2, 2, 3, 2, 2, 1, 1]
+    assert set(report["verdict"]) >= {"beats_bare_by_20", "beats_nonlocal_by_1", "beats_random_by_1_std", "interval_above_nonlocal",
+                                      "non_local_cell_within_1.5_of_block", "node1_supported_in_every_seed", "no_collapsed_test"}
+    assert set(report["differences"]) == {"nonlocal", "non_local cell", "random", "bare"}
+    for d in report["differences"].values():
+        assert d["low"] <= d["difference"] <= d["high"]
+    assert set(report["proxy"]) == {"darts-1st-seed0", "darts-1st-seed1", "mean_tau"}
+    assert set(report["proxy"]["darts-1st-seed0"]["scores"]) == {"cell1", "cell2", "cell3"}
+    assert len(report["stability"]["nodes"]["node 1"]["chosen"]) == 2
     assert set(report["arms"][0]["long_range"]) == {"spatial pair", "temporal pair", "spacetime pair", "motion pair"}
     markdown = (out / "report.md").read_text()
     assert all(f"| {group} |" in markdown for group in GROUPS) and "## Collapse diagnostics per search epoch" in markdown
+    assert "## Differences of the main arm (95 % Welch interval)" in markdown and "Kendall's τ" in markdown
     for png in ("accuracy.png", "alpha.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     search = report["searches"]["darts-1st-seed0"]
     assert [d["epoch"] for d in search["diagnostics"]] == [1, 2] and search["seconds"] > 0
-    assert 0 <= search["diagnostics"][-1]["collapse/parameter_free/mean"] <= 1
 
 
 def test_an_interrupted_experiment_resumes_and_runs_only_what_is_missing(tmp_path, monkeypatch):
@@ -48,6 +57,7 @@ def test_an_interrupted_experiment_resumes_and_runs_only_what_is_missing(tmp_pat
     assert not list(Path(config.out).rglob("model.pt2"))  # the arms skip the export
     random_cells = sorted((Path(config.out) / "random_cells").iterdir())
     assert len(random_cells) == 5
+    assert (Path(config.out) / "searches" / "darts-1st-seed0" / "path_scores.json").exists()
 
     (Path(config.out) / "retrain" / "bare-seed1" / "summary.json").unlink()  # as if killed during its test
     calls = []
@@ -74,18 +84,50 @@ def test_distinct_random_cells_are_valid_distinct_and_uniform():
         distinct_random_cells(space, 19, seed=0)
 
 
-def arm(mean: float, std: float = 0.0) -> dict:
-    return {"top1_mean": mean, "top1_std": std}
+def arm(mean: float, std: float = 0.0, runs: int = 3) -> dict:
+    return {"top1_mean": mean, "top1_std": std, "runs": runs}
 
 
-def test_verdict_applies_the_three_bars_with_their_margins():
-    arms = {"bare": arm(60), "nonlocal": arm(84), "random": arm(75, 6), "searched (gdas)": arm(85)}
-    result = verdict(arms, "searched (gdas)")
-    assert result["beats_bare_by_20"] == {"passed": True, "margin": 25}
-    assert result["beats_nonlocal"] == {"passed": True, "margin": 1}
-    assert result["beats_random_by_1_std"] == {"passed": True, "margin": 4}
+def no_extras() -> dict:
+    return {"differences": {}, "runs": [], "stability": {"nodes": {}}, "collapsed": []}
+
+
+def test_verdict_applies_the_bars_with_their_margins():
+    arms = {"bare": arm(60), "nonlocal": arm(84), "random": arm(75, 6), "searched (gdas)": arm(85.5)}
+    result = verdict(arms, "searched (gdas)", no_extras())
+    assert result["beats_bare_by_20"] == {"passed": True, "margin": 5.5}
+    assert result["beats_nonlocal_by_1"] == {"passed": True, "margin": 0.5}
+    assert result["beats_random_by_1_std"] == {"passed": True, "margin": 4.5}
     arms["random"] = arm(80, 6)
-    assert verdict(arms, "searched (gdas)")["beats_random_by_1_std"] == {"passed": False, "margin": -1}
+    assert verdict(arms, "searched (gdas)", no_extras())["beats_random_by_1_std"] == {"passed": False, "margin": -0.5}
+    extras = no_extras() | {"differences": {"nonlocal": {"low": -1.2}}, "collapsed": [{"name": "x"}],
+                            "runs": [{"genotype": {"nodes": [{"op": {"name": "dot_spatial_softmax"}}]}, "test": {"video/top1": 62.0}}]}
+    result = verdict(arms | {"non_local cell": arm(82)}, "searched (gdas)", extras)
+    assert result["interval_above_nonlocal"] == {"passed": False, "margin": -1.2}
+    assert result["non_local_cell_within_1.5_of_block"] == {"passed": False, "margin": -0.5}
+    assert result["softmax_cells_clear_bare_by_3"] == {"passed": False, "margin": -1.0}
+    assert result["no_collapsed_test"]["passed"] is False
+
+
+def test_kendall_tau_of_the_proxy_pairs_each_cells_score_with_its_retrained_top1():
+    runs = [{"group": "random", "name": f"random-cell{i}", "test": {"video/top1": top1}} for i, top1 in enumerate([70, 80, 75, 90], start=1)]
+    proxy = {"darts-1st-seed0": {"cell1": 10, "cell2": 30, "cell3": 20, "cell4": 25}}
+    # pairs by hand: (1,2) c, (1,3) c, (1,4) c, (2,3) c, (2,4) d, (3,4) c -> (5 - 1) / 6
+    result = proxy_ranking(proxy, runs)
+    assert result["darts-1st-seed0"]["tau"] == pytest.approx(4 / 6) and result["mean_tau"] == pytest.approx(4 / 6)
+
+
+def test_stability_and_collapse_flags():
+    def search(*decisions):
+        return {"decisions": [{"node": n, "kind": "op", "chosen": op, "supported": ok} for n, (op, ok) in enumerate(decisions, start=1)]}
+
+    result = stability([search(("a", True), ("b", True)), search(("a", True), ("c", False)), search(("x", True), ("b", True))])
+    assert result["node1_supported_in_every_seed"] and result["supported_in_every_seed"] == ["node 1"]
+    assert result["nodes"]["node 1"] == {"chosen": ["a", "a", "x"], "supported": [True, True, True], "most_common": "a", "agreeing": 2}
+    assert result["agree_where_supported"]
+    assert not stability([search(("a", True)), search(("b", True)), search(("c", True))])["agree_where_supported"]
+    runs = [{"name": "ok", "test": {"video/top1": 80.0}, "last_val_top1": 81.5}, {"name": "broken", "test": {"video/top1": 12.5}, "last_val_top1": 81.5}]
+    assert collapsed(runs) == [{"name": "broken", "test_top1": 12.5, "last_val_top1": 81.5}]
 
 
 @pytest.mark.parametrize("overrides,message", [
@@ -96,6 +138,8 @@ def test_verdict_applies_the_three_bars_with_their_margins():
     ({"ops": ["nothing_*"]}, "nothing_"),
     ({"epochs": 1, "warmup_epochs": 1}, "--warmup-epochs 1"),
     ({"points": ["stage9"]}, "no insertion point 'stage9'"),
+    ({"long_range_classes": ["spatial_same", "juggling"]}, r"\['juggling'\] are not classes of the data; its classes: spatial_same, "),
+    ({"selectors": ["best"]}, "--selectors"),
 ])
 def test_bad_options_are_rejected_before_anything_runs(tmp_path, overrides, message):
     with pytest.raises((ValueError, KeyError), match=message):
