@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from darts_video.backbones import create_backbone
@@ -73,13 +73,14 @@ def run_search(config: SearchConfig) -> Genotype:
 
     genotype_path = run.path / "genotype.json"
     parameter_free = parameter_free_ops(space)
+    train_loader = distributed.shard_loader(dataset, config.batch_size, config.workers, config.seed, True, device, train_indices)
+    val_loader = distributed.shard_loader(dataset, config.batch_size, config.workers, config.seed, True, device, val_indices)
     for epoch in range(start_epoch, config.epochs):
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(epoch)
+        train_loader.sampler.set_epoch(epoch)
+        val_loader.sampler.set_epoch(epoch)
         model.temperature = config.tau_max - (config.tau_max - config.tau_min) * epoch / max(1, config.epochs - 1)
         search_arch = epoch >= config.warmup_epochs
-        train_loader = distributed.shard_loader(Subset(dataset, train_indices), config.batch_size, config.workers, config.seed, True, epoch)
-        val_batches = _Endless(lambda: distributed.shard_loader(Subset(dataset, val_indices), config.batch_size, config.workers, config.seed, True, epoch))
+        val_batches = _Endless(lambda: val_loader)
         totals = {"loss": 0.0, "correct": 0, "seen": 0, "arch_loss": 0.0, "arch_steps": 0, "data_s": 0.0, "compute_s": 0.0}
         tick = time.perf_counter()
         model.train()

@@ -48,7 +48,8 @@ def run_training(config: TrainConfig) -> dict:
         write_label_map(classes, run.path / "classes.txt")
     trained = DistributedDataParallel(model) if world_size > 1 else model
     optimizer = _optimizer(model, config)
-    steps_per_epoch = len(_batches(train_set, config, shuffle=True))
+    train_loader, val_loader = _batches(train_set, config, True, device), _batches(val_set, config, False, device)
+    steps_per_epoch = len(train_loader)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(config.warmup_epochs * steps_per_epoch, config.epochs * steps_per_epoch))
     amp_dtype = AMP_DTYPES[config.amp]
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
@@ -67,12 +68,11 @@ def run_training(config: TrainConfig) -> dict:
         say(f"resuming {run.path} after epoch {start_epoch}")
 
     for epoch in range(start_epoch, config.epochs):
-        if hasattr(train_set, "set_epoch"):
-            train_set.set_epoch(epoch)
+        train_loader.sampler.set_epoch(epoch)
         totals = {"loss": 0.0, "correct": 0, "seen": 0, "data_s": 0.0, "compute_s": 0.0}
         model.train()
         tick = time.perf_counter()
-        for batch in tqdm(_batches(train_set, config, shuffle=True, epoch=epoch), desc=f"epoch {epoch + 1}/{config.epochs}",
+        for batch in tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}",
                           unit="batch", leave=False, disable=not run.is_writer):
             bad_videos.record(batch["failures"])
             if batch["video"] is None:
@@ -91,7 +91,7 @@ def run_training(config: TrainConfig) -> dict:
             totals["compute_s"] += tick - started
         keys = ("loss", "correct", "seen")
         totals.update(zip(keys, distributed.all_reduce_sum([totals[k] for k in keys], device)))
-        val = evaluate(model, _batches(val_set, config, shuffle=False), transform, classes, len(val_set.labels), device, amp_dtype, bad_videos)
+        val = evaluate(model, val_loader, transform, classes, len(val_set.labels), device, amp_dtype, bad_videos)
         record = {
             "step": step, "epoch": epoch + 1, "lr": scheduler.get_last_lr()[0],
             "loss/train": totals["loss"] / max(1, totals["seen"]), "accuracy/train": 100 * totals["correct"] / max(1, totals["seen"]),
@@ -150,8 +150,8 @@ def evaluate_checkpoint(config: TrainConfig, checkpoint: str | None = None) -> d
 
 def test_model(model: torch.nn.Module, config: TrainConfig, classes: list[str], device: torch.device, bad_videos: BadVideoLog) -> dict:
     test_set, _, transform = build_dataset(config, "test", config.test_annotations or config.val_annotations, config.num_val_clips,
-                                           num_test_clips=config.test_clips, classes=classes)
-    return evaluate(model, _batches(test_set, config, shuffle=False), transform, classes, len(test_set.labels), device,
+                                           num_test_clips=config.test_clips, classes=classes, num_test_crops=config.test_crops)
+    return evaluate(model, _batches(test_set, config, False, device), transform, classes, len(test_set.labels), device,
                     AMP_DTYPES[config.amp], bad_videos)
 
 
@@ -181,8 +181,8 @@ def _warmup_cosine(warmup_steps: int, total_steps: int):
     return factor
 
 
-def _batches(dataset, config: TrainConfig, shuffle: bool, epoch: int = 0):
-    return distributed.shard_loader(dataset, config.batch_size, config.workers, config.seed, shuffle, epoch)
+def _batches(dataset, config: TrainConfig, shuffle: bool, device: torch.device):
+    return distributed.shard_loader(dataset, config.batch_size, config.workers, config.seed, shuffle, device)
 
 
 def _cost(model: torch.nn.Module, clips: torch.Tensor) -> dict:
