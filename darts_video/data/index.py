@@ -120,7 +120,7 @@ def build_index(paths: Sequence[str], cache: str | Path | None = None, processes
     known = cached.rows() if cached is not None else {}
     stats = [_stat(path) for path in paths]
     reuse = {i: known[p] for i, p in enumerate(paths) if p in known and _same_file(cached, known[p], stats[i])}
-    todo = [p for i, p in enumerate(paths) if i not in reuse]
+    todo = list(dict.fromkeys(p for i, p in enumerate(paths) if i not in reuse))  # each file once, even if listed twice
     probed = dict(zip(todo, _probe_all(todo, processes)))
     if cached is not None and not probed:
         return cached.take([reuse[i] for i in range(len(paths))])
