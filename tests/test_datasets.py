@@ -98,3 +98,24 @@ def test_stratified_split_is_seeded_balanced_and_saved(tmp_path):
     assert json.loads(path.read_text())["val_names"][0] == f"v{val[0]}.mp4"
     with pytest.raises(ValueError, match="leaves one half empty"):
         stratified_split([0], 0.5)
+
+
+def test_target_fps_video_index_and_test_crops_reach_the_dataset_from_the_command_line(tmp_path):
+    from darts_video.options import build_dataset
+    from darts_video.search_config import build_parser as search_parser
+    from darts_video.train_config import TrainConfig, build_parser, config_from_args
+
+    (tmp_path / "list.txt").write_text("".join(f"{entry.path} {entry.label}\n" for entry in GOOD))
+    arguments = ["--data", "list", "--annotations", str(tmp_path / "list.txt"), "--val-annotations", str(tmp_path / "list.txt"),
+                 "--target-fps", "30", "--video-index", str(tmp_path / "index.npz"), "--num-frames", "8", "--test-crops", "1"]
+    config, _, _ = config_from_args(build_parser().parse_args(arguments))
+    train, _, _ = build_dataset(config, "train")
+    assert train.sampling == ClipSampling(8, 8, target_fps=30) and (tmp_path / "index.npz").is_file()
+    assert train.entries == GOOD
+    test, _, _ = build_dataset(config, "test", num_test_crops=config.test_crops)
+    assert test.views_per_item == 1 and test[0]["video"].shape[0] == 1
+    assert search_parser().parse_args(["--target-fps", "25"]).target_fps == 25
+    with pytest.raises(ValueError, match="--target-fps must be positive, got 0"):
+        TrainConfig(target_fps=0)
+    with pytest.raises(ValueError, match="--video-index indexes video files"):
+        TrainConfig(video_index="index.npz")
