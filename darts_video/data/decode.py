@@ -5,7 +5,7 @@ of the file: seek to the keyframe at or before its first frame, decode forward, 
 wanted frames to RGB with one reused converter (downscaled in it when asked), and stop after the
 last one. Where the container stores presentation timestamps (mp4/mov, mkv/webm) frames are
 placed by timestamp, so the decoder may skip the unwanted frames nothing refers to (about 40 %
-of a typical H.264 file's frames and 30 % of its decoding time; docs/data.md).
+of a typical H.264 file's frames; docs/data.md).
 """
 
 from __future__ import annotations
