@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 
 from darts_video.backbones import create_backbone
 from darts_video.cell import Cell
+from darts_video.data import EpochSampler
 from darts_video.data.synthetic import PAIRS, SYNTHETIC_TRANSFORM, SyntheticVideoDataset
 from darts_video.genotype import Genotype, Node, get_genotype
 from darts_video.ops import NonLocalBlock, OpSpec
@@ -48,13 +49,14 @@ def train_and_evaluate(arm: str, args: argparse.Namespace, seed: int) -> tuple[f
     model = create_backbone("tiny", num_classes=8)
     if ARMS[arm] is not None:
         model.insert("stage2", ARMS[arm](model.insertion_points()["stage2"]))
-    train = DataLoader(SyntheticVideoDataset(args.train, "train", seed, args.fresh), batch_size=args.batch, shuffle=True)
+    train = DataLoader(SyntheticVideoDataset(args.train, "train", seed, args.fresh), batch_size=args.batch,
+                       sampler=EpochSampler(range(args.train), shuffle=True, seed=seed))  # keys (epoch, index)
     val = DataLoader(SyntheticVideoDataset(args.val, "val", seed), batch_size=128)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.epochs * len(train))
     start = time.perf_counter()
     for epoch in range(args.epochs):
-        train.dataset.set_epoch(epoch)
+        train.sampler.set_epoch(epoch)
         model.train()
         for batch in train:
             loss = F.cross_entropy(model(SYNTHETIC_TRANSFORM.normalize(batch["video"])), batch["label"])

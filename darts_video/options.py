@@ -10,6 +10,7 @@ import argparse
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 from torch.utils.data import Dataset
 
 from darts_video.data import ClipSampling, ClipTransform, VideoClipDataset
@@ -30,6 +31,8 @@ class DataOptions:
     num_frames: int = 8
     sampling_rate: int = 8
     crop_size: int = 224
+    target_fps: float | None = None
+    video_index: str | None = None
     workers: int = 0
     max_bad_videos: float = 0.05
 
@@ -45,6 +48,10 @@ class DataOptions:
         for name in ("num_clips", "num_frames", "sampling_rate", "crop_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.target_fps is not None and self.target_fps <= 0:
+            raise ValueError(f"--target-fps must be positive, got {self.target_fps}")
+        if self.data == "synthetic" and self.video_index is not None:
+            raise ValueError("--video-index indexes video files; the built-in dataset (--data synthetic) has none")
 
 
 @dataclass
@@ -67,12 +74,15 @@ class RunOptions:
 
 
 def build_dataset(options: DataOptions, mode: str, annotations: str | None = None, num_clips: int | None = None,
-                  num_test_clips: int = 10, classes: list[str] | None = None) -> tuple[Dataset, list[str], ClipTransform]:
+                  num_test_clips: int = 10, classes: list[str] | None = None,
+                  num_test_crops: int = 3) -> tuple[Dataset, list[str], ClipTransform]:
     """The clips of ``mode`` (train / val / test), their class names and transform.
 
     The built-in dataset draws ``num_clips`` procedural clips of that split (training clips are new
-    every epoch); real videos come from ``annotations`` (default: ``options.annotations``), labelled
-    by ``classes`` when given (the training set's, for validation and test).
+    every epoch; its test clips are single views); real videos come from ``annotations`` (default:
+    ``options.annotations``), labelled by ``classes`` when given (the training set's, for
+    validation and test), and are probed once into the frame index (``--video-index``: cached in
+    that file, which one process writes under torchrun while the others wait for it).
     """
     if options.data == "synthetic":
         dataset = SyntheticVideoDataset(num_clips or options.num_clips, mode, options.seed, fresh_each_epoch=mode == "train")
@@ -90,8 +100,18 @@ def build_dataset(options: DataOptions, mode: str, annotations: str | None = Non
         print(f"{len(read.missing)} annotated videos of {annotations} are not on disk, e.g. {read.missing[0]}")
     scale = round(options.crop_size * 8 / 7)
     transform = ClipTransform(crop_size=options.crop_size, train_scale=(scale, round(scale * 1.25)), test_scale=scale)
-    sampling = ClipSampling(options.num_frames, options.sampling_rate)
-    dataset = VideoClipDataset(read.entries, read.classes, mode, sampling, transform, num_test_clips=num_test_clips)
+    sampling = ClipSampling(options.num_frames, options.sampling_rate, options.target_fps)
+    sharing = options.video_index is not None and dist.is_available() and dist.is_initialized()
+    first = not sharing or dist.get_rank() == 0
+    if not first:
+        dist.barrier()  # rank 0 brings the index file up to date first
+    try:
+        dataset = VideoClipDataset(read.entries, read.classes, mode, sampling, transform, num_test_clips=num_test_clips,
+                                   num_test_crops=num_test_crops, seed=options.seed, index_file=options.video_index,
+                                   index_processes=max(1, options.workers))
+    finally:
+        if sharing and first:
+            dist.barrier()  # even when rank 0 failed: the others then fail alike instead of waiting
     return dataset, read.classes, transform
 
 
@@ -105,7 +125,14 @@ def add_data_arguments(parser: argparse.ArgumentParser, defaults: DataOptions) -
     data.add_argument("--num-frames", type=int, default=defaults.num_frames, help="frames per clip (real videos)")
     data.add_argument("--sampling-rate", type=int, default=defaults.sampling_rate, help="frames between clip frames (real videos)")
     data.add_argument("--crop-size", type=int, default=defaults.crop_size, help="training crop (real videos)")
-    data.add_argument("--workers", type=int, default=defaults.workers, help="DataLoader worker processes")
+    data.add_argument("--target-fps", type=float, default=defaults.target_fps,
+                      help="frame rate --sampling-rate counts at, so clips span the same time at any video rate "
+                      "(PySlowFast uses 30 for Kinetics); default: each video's own rate")
+    data.add_argument("--video-index", default=defaults.video_index, metavar="FILE",
+                      help="cache of the videos' frame index (.npz): read when current, else probed once and written; "
+                      "train, val and test can share one")
+    data.add_argument("--workers", type=int, default=defaults.workers,
+                      help="DataLoader worker processes (kept across epochs); also the processes that probe videos")
     data.add_argument("--max-bad-videos", type=float, default=defaults.max_bad_videos,
                       help="stop once more than this share of the videos failed to decode (they are skipped and listed until then)")
     return data

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import Subset
 
 from darts_video.backbones import create_backbone
 from darts_video.data import save_split, stratified_split, write_label_map
@@ -69,7 +68,9 @@ def run_search(config: SearchConfig) -> Genotype:
         write_label_map(classes, directory.path / "classes.txt")
     trained = DistributedDataParallel(model, find_unused_parameters=config.mode == "gdas") if run.world_size > 1 else model
     weight_optimizer = create_weight_optimizer(model.backbone, config.optimizer, config.lr, WEIGHT_OPTIMIZERS[config.optimizer][1])
-    steps_per_epoch = len(_loader(config, dataset, train_indices, 0))
+    train_loader = distributed.shard_loader(dataset, config.batch_size, config.workers, config.seed, True, run.device, train_indices)
+    val_loader = distributed.shard_loader(dataset, config.batch_size, config.workers, config.seed, True, run.device, val_indices)
+    steps_per_epoch = len(train_loader)
     schedule = create_schedule(weight_optimizer, config.epochs * steps_per_epoch, lr_min=config.lr / 50)
     amp_dtype = AMP_DTYPES[config.amp]
     scaler = torch.amp.GradScaler(run.device.type, enabled=config.amp == "fp16")
@@ -87,15 +88,14 @@ def run_search(config: SearchConfig) -> Genotype:
 
     parameter_free = parameter_free_ops(space)
     for epoch in range(start_epoch, config.epochs):
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(epoch)
         model.temperature = config.tau_max - (config.tau_max - config.tau_min) * epoch / max(1, config.epochs - 1)
         search_arch = epoch >= config.warmup_epochs
         meter, gradients = EpochMeter(), GradientEvidence(space.num_nodes, len(space.ops))
         components["alpha_gradients"] = gradients
-        val_batches = _endless(run, config, dataset, val_indices, transform, epoch)
+        train_loader.sampler.set_epoch(epoch)
+        val_batches = _endless(run, val_loader, transform, epoch)
         model.train()
-        for clips, labels in run.batches(_loader(config, dataset, train_indices, epoch), transform, meter, f"epoch {epoch + 1}/{config.epochs}"):
+        for clips, labels in run.batches(train_loader, transform, meter, f"epoch {epoch + 1}/{config.epochs}"):
             if search_arch:
                 val_clips, val_labels = next(val_batches)
                 arch_loss, alpha_grad = architect.step((clips, labels), (val_clips, val_labels), current_lr(weight_optimizer))
@@ -162,15 +162,12 @@ def _select(config: SearchConfig, run: TrainingRun, model: Supernet, classes: li
     return genotype
 
 
-def _loader(config: SearchConfig, dataset, indices: list[int], epoch: int):
-    return distributed.shard_loader(Subset(dataset, indices), config.batch_size, config.workers, config.seed, True, epoch)
-
-
-def _endless(run: TrainingRun, config: SearchConfig, dataset, indices: list[int], transform, epoch: int) -> Iterator:
-    """The search-val half's batches for the architecture steps, the loader started again when
-    exhausted (one iterator at a time, never a fresh ``iter(loader)`` per step)."""
+def _endless(run: TrainingRun, loader, transform, epoch: int) -> Iterator:
+    """The search-val half's batches for the architecture steps: epoch ``epoch``'s order, then
+    (should the half run out first) the orders of later epoch numbers, one iterator at a time."""
     for repeat in itertools.count():
-        yield from run.batches(_loader(config, dataset, indices, epoch * 1000 + repeat), transform, EpochMeter(), "search-val", progress=False)
+        loader.sampler.set_epoch(epoch + repeat * 100_000)
+        yield from run.batches(loader, transform, EpochMeter(), "search-val", progress=False)
 
 
 def _heatmap(probabilities: torch.Tensor, cell: int = 12) -> torch.Tensor:

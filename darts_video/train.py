@@ -45,7 +45,8 @@ def run_training(config: TrainConfig) -> dict:
         write_label_map(classes, directory.path / "classes.txt")
     trained = DistributedDataParallel(model) if run.world_size > 1 else model
     optimizer = create_weight_optimizer(model, config.optimizer, config.lr, config.weight_decay)
-    steps_per_epoch = len(_batches(train_set, config, shuffle=True))
+    train_loader, val_loader = _batches(train_set, config, True, run.device), _batches(val_set, config, False, run.device)
+    steps_per_epoch = len(train_loader)
     schedule = create_schedule(optimizer, config.epochs * steps_per_epoch, config.warmup_epochs * steps_per_epoch)
     amp_dtype = AMP_DTYPES[config.amp]
     scaler = torch.amp.GradScaler(run.device.type, enabled=config.amp == "fp16")
@@ -58,18 +59,17 @@ def run_training(config: TrainConfig) -> dict:
         run.say(f"resuming {directory.path} after epoch {start_epoch}")
 
     for epoch in range(start_epoch, config.epochs):
-        if hasattr(train_set, "set_epoch"):
-            train_set.set_epoch(epoch)
+        train_loader.sampler.set_epoch(epoch)
         meter = EpochMeter()
         model.train()
-        for clips, labels in run.batches(_batches(train_set, config, shuffle=True, epoch=epoch), transform, meter, f"epoch {epoch + 1}/{config.epochs}"):
+        for clips, labels in run.batches(train_loader, transform, meter, f"epoch {epoch + 1}/{config.epochs}"):
             schedule.step_update(step)
             where = f"step {step} (epoch {epoch + 1}); the last good checkpoint is {directory.latest_checkpoint}"
             logits, loss_value = weight_step(trained, clips, labels, optimizer, scaler, amp_dtype, where)
             step += 1
             meter.add(loss=loss_value * len(labels), correct=(logits.argmax(1) == labels).sum().item(), seen=len(labels))
         totals = meter.reduced(run.device)
-        val = evaluate(model, _batches(val_set, config, shuffle=False), transform, classes, len(val_set.labels), run.device, amp_dtype, run.bad_videos)
+        val = evaluate(model, val_loader, transform, classes, len(val_set.labels), run.device, amp_dtype, run.bad_videos)
         record = {
             "step": step, "epoch": epoch + 1, "lr": current_lr(optimizer),
             "loss/train": totals["loss"] / max(1, totals["seen"]), "accuracy/train": 100 * totals["correct"] / max(1, totals["seen"]),
@@ -137,8 +137,8 @@ def evaluate_checkpoint(config: TrainConfig, checkpoint: str | None = None) -> d
 
 def test_model(model: torch.nn.Module, config: TrainConfig, classes: list[str], device: torch.device, bad_videos: BadVideoLog) -> dict:
     test_set, _, transform = build_dataset(config, "test", config.test_annotations or config.val_annotations, config.num_val_clips,
-                                           num_test_clips=config.test_clips, classes=classes)
-    return evaluate(model, _batches(test_set, config, shuffle=False), transform, classes, len(test_set.labels), device,
+                                           num_test_clips=config.test_clips, classes=classes, num_test_crops=config.test_crops)
+    return evaluate(model, _batches(test_set, config, False, device), transform, classes, len(test_set.labels), device,
                     AMP_DTYPES[config.amp], bad_videos)
 
 
@@ -152,8 +152,8 @@ def _check_architecture(state: dict, arch: dict, path: Path) -> None:
         raise CheckpointError(f"{path} holds another architecture ({details})")
 
 
-def _batches(dataset, config: TrainConfig, shuffle: bool, epoch: int = 0):
-    return distributed.shard_loader(dataset, config.batch_size, config.workers, config.seed, shuffle, epoch)
+def _batches(dataset, config: TrainConfig, shuffle: bool, device: torch.device):
+    return distributed.shard_loader(dataset, config.batch_size, config.workers, config.seed, shuffle, device)
 
 
 def _cost(model: torch.nn.Module, clips: torch.Tensor) -> dict:

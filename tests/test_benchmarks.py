@@ -18,7 +18,13 @@ def test_bench_data_quick_prints_both_tables():
     result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_data.py"), "--quick"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "| 320x240, 2 s | 50 |" in result.stdout
-    assert "2 workers clips/s" in result.stdout
+    assert "2 workers clips/s (decord)" in result.stdout and "PyAV / decord" in result.stdout  # "–" without decord
+
+
+def test_profile_clip_quick_prints_every_phase():
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "profile_clip.py"), "--quick"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "| arm_wrestling.mp4 | 16x2 |" in result.stdout and "decode_frames ms now" in result.stdout
 
 
 def test_bench_synthetic_quick_prints_the_table():

@@ -27,21 +27,24 @@ GOOD = [VideoEntry(str(VIDEOS / name), label) for label, name in enumerate(["arm
 SMALL = dict(sampling=ClipSampling(num_frames=4, sampling_rate=4), transform=ClipTransform(crop_size=64, train_scale=(72, 96), test_scale=72))
 
 
-@pytest.mark.parametrize("mode,shape", [("train", (3, 4, 64, 64)), ("val", (3, 4, 64, 64)), ("test", (3, 4, 72, 72))])
+@pytest.mark.parametrize("mode,shape", [("train", (3, 4, 64, 64)), ("val", (3, 4, 64, 64)), ("test", (3, 3, 4, 72, 72))])
 def test_every_mode_gives_clips_of_the_configured_shape(mode, shape):
     dataset = VideoClipDataset(GOOD, ["a", "b", "c"], mode=mode, num_test_clips=2, num_test_crops=3, decode_short_side=72, **SMALL)
-    assert len(dataset) == (3 * 2 * 3 if mode == "test" else 3)
+    assert len(dataset) == (3 * 2 if mode == "test" else 3)
     for item in range(len(dataset)):
         sample = dataset[item]
         assert sample["video"].shape == shape and sample["failures"] == []
         assert sample["label"] == GOOD[sample["index"]].label
 
 
-def test_test_views_enumerate_clips_times_crops_per_video():
+def test_test_items_are_the_clips_of_each_video_with_their_crops_together():
     dataset = VideoClipDataset(GOOD[:1], ["a"], mode="test", num_test_clips=2, num_test_crops=3, **SMALL)
-    views = [dataset[i] for i in range(len(dataset))]
-    assert [(s["index"], s["view"]) for s in views] == [(0, v) for v in range(6)]
-    assert not torch.equal(views[0]["video"], views[2]["video"])  # left and right crops differ
+    items = [dataset[i] for i in range(len(dataset))]
+    assert [(s["index"], s["view"]) for s in items] == [(0, [0, 1, 2]), (0, [3, 4, 5])]
+    assert not torch.equal(items[0]["video"][0], items[0]["video"][2])  # left and right crops differ
+    batch = collate_clips(items)
+    assert batch["video"].shape == (6, 3, 4, 72, 72) and batch["view"].tolist() == list(range(6))
+    assert batch["index"].tolist() == [0] * 6 and batch["label"].tolist() == [0] * 6
 
 
 def mixed_entries(tmp_path):
@@ -95,3 +98,24 @@ def test_stratified_split_is_seeded_balanced_and_saved(tmp_path):
     assert json.loads(path.read_text())["val_names"][0] == f"v{val[0]}.mp4"
     with pytest.raises(ValueError, match="leaves one half empty"):
         stratified_split([0], 0.5)
+
+
+def test_target_fps_video_index_and_test_crops_reach_the_dataset_from_the_command_line(tmp_path):
+    from darts_video.options import build_dataset
+    from darts_video.search_config import build_parser as search_parser
+    from darts_video.train_config import TrainConfig, build_parser, config_from_args
+
+    (tmp_path / "list.txt").write_text("".join(f"{entry.path} {entry.label}\n" for entry in GOOD))
+    arguments = ["--data", "list", "--annotations", str(tmp_path / "list.txt"), "--val-annotations", str(tmp_path / "list.txt"),
+                 "--target-fps", "30", "--video-index", str(tmp_path / "index.npz"), "--num-frames", "8", "--test-crops", "1"]
+    config, _, _ = config_from_args(build_parser().parse_args(arguments))
+    train, _, _ = build_dataset(config, "train")
+    assert train.sampling == ClipSampling(8, 8, target_fps=30) and (tmp_path / "index.npz").is_file()
+    assert train.entries == GOOD
+    test, _, _ = build_dataset(config, "test", num_test_crops=config.test_crops)
+    assert test.views_per_item == 1 and test[0]["video"].shape[0] == 1
+    assert search_parser().parse_args(["--target-fps", "25"]).target_fps == 25
+    with pytest.raises(ValueError, match="--target-fps must be positive, got 0"):
+        TrainConfig(target_fps=0)
+    with pytest.raises(ValueError, match="--video-index indexes video files"):
+        TrainConfig(video_index="index.npz")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from helpers import VIDEOS
 from test_decode import make_bad_videos
-from darts_video.data import VideoClipDataset, read_exclusions, read_list_file
+from darts_video.data import VideoClipDataset, VideoIndex, read_exclusions, read_list_file
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -17,7 +17,8 @@ def test_scan_lists_the_bad_videos_and_datasets_accept_the_list(tmp_path):
     (tmp_path / "list.txt").write_text("\n".join(lines) + "\n")
     out = tmp_path / "bad.txt"
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "scan_videos.py"), str(tmp_path / "list.txt"), "--out", str(out), "--workers", "2"],
+        [sys.executable, str(REPO / "scripts" / "scan_videos.py"), str(tmp_path / "list.txt"), "--out", str(out), "--workers", "2",
+         "--video-index", str(tmp_path / "index.npz")],
         capture_output=True, text=True,
     )
     assert result.returncode == 1, result.stderr  # bad videos found
@@ -28,6 +29,10 @@ def test_scan_lists_the_bad_videos_and_datasets_accept_the_list(tmp_path):
     assert reasons[str(bad["audio_only"])] == "no video stream"
     dataset = VideoClipDataset(read_list_file(tmp_path / "list.txt").entries, ["a", "b", "c"], mode="val", exclude=out)
     assert len(dataset) == 2
+    index = VideoIndex.load(tmp_path / "index.npz")  # the frame index a run reads with --video-index
+    rows = index.rows()
+    assert len(index) == 7 and index.info(rows[str(VIDEOS / "arm_wrestling.mp4")]).num_frames == 280
+    assert index.error(rows[str(bad["missing"])]) == "file not found"
 
 
 def test_scan_of_a_clean_list_exits_zero(tmp_path):

@@ -10,8 +10,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from darts_video.data import TooManyBadVideos
-from darts_video.data.synthetic import SyntheticVideoDataset
+from darts_video.data import EpochSampler, TooManyBadVideos
 from darts_video.engine import NonFiniteLoss, RunConfigMismatch, load_checkpoint
 from darts_video.genotype import Genotype
 from darts_video.search import run_search
@@ -74,17 +73,17 @@ def test_a_killed_search_resumes_to_the_same_alpha_and_weights(tmp_path, monkeyp
     straight = tiny(tmp_path, out=str(tmp_path / "straight"), epochs=3)
     run_search(straight)
     interrupted = replace(straight, out=str(tmp_path / "interrupted"))
-    original = SyntheticVideoDataset.set_epoch
+    original = EpochSampler.set_epoch
 
     def kill_at_epoch_two(self, epoch):
         if epoch == 2:
             raise Killed()
         original(self, epoch)
 
-    monkeypatch.setattr(SyntheticVideoDataset, "set_epoch", kill_at_epoch_two)
+    monkeypatch.setattr(EpochSampler, "set_epoch", kill_at_epoch_two)
     with pytest.raises(Killed):
         run_search(interrupted)
-    monkeypatch.setattr(SyntheticVideoDataset, "set_epoch", original)
+    monkeypatch.setattr(EpochSampler, "set_epoch", original)
     run_search(interrupted)
     a = load_checkpoint(Path(straight.out) / "checkpoints" / "latest.pt")["model"]
     b = load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")["model"]

@@ -12,6 +12,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from darts_video.data import EpochSampler
 from darts_video.data.synthetic import SyntheticVideoDataset
 from darts_video.engine import CheckpointError, load_checkpoint, save_checkpoint
 from darts_video.engine.export import load_exported
@@ -64,18 +65,18 @@ def test_a_killed_retraining_resumes_to_the_same_weights(tmp_path, monkeypatch):
     straight = tiny(tmp_path, out=str(tmp_path / "straight"), epochs=3)
     run_training(straight)
     interrupted = replace(straight, out=str(tmp_path / "interrupted"))
-    original = SyntheticVideoDataset.set_epoch
+    original = EpochSampler.set_epoch
 
     def kill_at_epoch_two(self, epoch):
-        if epoch == 2 and self.split == "train":
+        if epoch == 2 and self.shuffle:  # the training loader
             raise Killed()
         original(self, epoch)
 
-    monkeypatch.setattr(SyntheticVideoDataset, "set_epoch", kill_at_epoch_two)
+    monkeypatch.setattr(EpochSampler, "set_epoch", kill_at_epoch_two)
     with pytest.raises(Killed):
         run_training(interrupted)
     assert load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")["epoch"] == 1
-    monkeypatch.setattr(SyntheticVideoDataset, "set_epoch", original)
+    monkeypatch.setattr(EpochSampler, "set_epoch", original)
     resumed = run_training(interrupted)
     a = load_checkpoint(Path(straight.out) / "checkpoints" / "latest.pt")
     b = load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")

@@ -1,5 +1,7 @@
 """Train / val / test-view transforms on decoded frames."""
 
+import random
+
 import pytest
 import torch
 
@@ -14,9 +16,10 @@ def frames(height=240, width=320, num=4) -> torch.Tensor:
 def test_train_val_and_test_give_uint8_c_t_h_w_clips():
     transform = ClipTransform(crop_size=112, train_scale=(128, 160), test_scale=128)
     x = frames()
-    assert transform.train(x).shape == (3, 4, 112, 112)
+    assert transform.train(x, random.Random(0)).shape == (3, 4, 112, 112)
     assert transform.val(x).shape == (3, 4, 112, 112)
-    assert transform.test_crop(x, 0).shape == (3, 4, 128, 128)
+    assert transform.test_crops(x).shape == (3, 3, 4, 128, 128)  # (V, C, T, S, S)
+    assert transform.test_crops(x, 1).shape == (1, 3, 4, 128, 128)
     assert transform.val(x).dtype == torch.uint8
 
 
@@ -35,7 +38,7 @@ def test_normalize_standardises_batches_per_channel():
 def test_three_test_crops_cover_left_centre_right_of_the_long_side():
     transform = ClipTransform(crop_size=112, train_scale=(128, 128), test_scale=128)
     x = frames(240, 320)  # resized to 128 x 171; pixel value grows with the column
-    left, centre, right = (transform.test_crop(x, k) for k in range(3))
+    left, centre, right = transform.test_crops(x)
     assert left[0, 0, 0, 0] < centre[0, 0, 0, 0] < right[0, 0, 0, 0]
     assert left[0, 0, 0, 0] <= 1 and right[0, 0, 0, -1] >= 254
 
@@ -43,13 +46,25 @@ def test_three_test_crops_cover_left_centre_right_of_the_long_side():
 def test_three_test_crops_run_along_the_height_of_portrait_videos():
     transform = ClipTransform(crop_size=64, train_scale=(64, 64), test_scale=64)
     x = frames(240, 320).transpose(1, 2).contiguous()  # (T, 320, 240, 3) portrait: value grows with the row
-    tops = [transform.test_crop(x, k)[0, 0, 0, 0] for k in range(3)]
+    tops = [crop[0, 0, 0, 0] for crop in transform.test_crops(x)]
     assert tops[0] < tops[1] < tops[2]
 
 
 def test_flip_can_be_switched_off_and_crops_must_fit():
     transform = ClipTransform(crop_size=32, train_scale=(32, 32), test_scale=32, flip=False)
     x = frames(32, 32)
-    assert torch.equal(transform.train(x), transform.val(x))
+    assert torch.equal(transform.train(x, random.Random(0)), transform.val(x))
     with pytest.raises(ValueError, match="crop_size 300 is larger"):
         ClipTransform(crop_size=300)
+
+
+def test_training_randomness_comes_only_from_the_generator_given():
+    """A transform that drew from a global generator would differ between workers and after a resume."""
+    transform = ClipTransform(crop_size=96, train_scale=(100, 160), test_scale=100)
+    x = frames(120, 160)
+    torch.manual_seed(1)
+    first = transform.train(x, random.Random(5))
+    torch.manual_seed(2)
+    random.seed(2)
+    assert torch.equal(transform.train(x, random.Random(5)), first)
+    assert any(not torch.equal(transform.train(x, random.Random(seed)), first) for seed in range(6, 10))

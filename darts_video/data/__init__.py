@@ -1,4 +1,5 @@
-"""Video data: PyAV decoding, clip sampling, transforms, datasets and the built-in procedural set."""
+"""Video data: PyAV decoding, the frame index, clip sampling, samplers, transforms, datasets and the
+built-in procedural set."""
 
 from darts_video.data.annotations import (
     Annotations,
@@ -15,6 +16,8 @@ from darts_video.data.annotations import (
 )
 from darts_video.data.dataset import BadVideoLog, TooManyBadVideos, VideoClipDataset, collate_clips
 from darts_video.data.decode import VideoDecodeError, VideoInfo, decode_frames, probe
+from darts_video.data.index import VideoIndex, build_index
+from darts_video.data.sampler import EpochSampler, sample_rng
 from darts_video.data.sampling import ClipSampling
 from darts_video.data.splits import load_split, save_split, stratified_split
 from darts_video.data.synthetic import SyntheticVideoDataset
@@ -26,12 +29,15 @@ __all__ = [
     "BadVideoLog",
     "ClipSampling",
     "ClipTransform",
+    "EpochSampler",
     "SyntheticVideoDataset",
     "TooManyBadVideos",
     "VideoClipDataset",
     "VideoDecodeError",
     "VideoEntry",
+    "VideoIndex",
     "VideoInfo",
+    "build_index",
     "collate_clips",
     "decode_frames",
     "load_split",
@@ -42,6 +48,7 @@ __all__ = [
     "read_label_map",
     "read_list_file",
     "read_moments_csv",
+    "sample_rng",
     "save_split",
     "stratified_split",
     "write_exclusions",

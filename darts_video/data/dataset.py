@@ -1,25 +1,29 @@
 """One decoding / sampling core for every video dataset, and what to do with bad videos.
 
-A sample is a dict: ``video`` (C, T, H, W) uint8 (normalised batch-wise by the loop with
-:meth:`ClipTransform.normalize`), ``label``, ``index`` (of the video), ``view``
-(test view number) and ``failures`` ("path: reason" for every video that failed on the way).
-Training replaces a video that fails to decode by another random one; val/test yield ``video``
-None, which :func:`collate_clips` drops while keeping its failure. Failures travel inside
-batches, so they reach the main process whatever the number of DataLoader workers, where
-:class:`BadVideoLog` collects them and stops a run once too many videos are bad.
+A sample is a dict: ``video`` uint8 ``(C, T, H, W)``, or ``(V, C, T, H, W)`` for the V crops of one
+test clip (decoded once, kept together so they travel through DDP shards and batches as one
+item), normalised batch-wise by the loop with :meth:`ClipTransform.normalize`; ``label``;
+``index`` (of the video); ``view`` (the test view number, a list for several crops); and
+``failures`` ("path: reason" for every video that failed on the way). Training replaces a video
+that fails to decode by another random one; val/test yield ``video`` None, which
+:func:`collate_clips` drops while keeping its failure. Failures travel inside batches, so they
+reach the main process whatever the number of DataLoader workers, where :class:`BadVideoLog`
+collects them and stops a run once too many videos are bad.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from darts_video.data.annotations import VideoEntry, read_exclusions, write_exclusions
-from darts_video.data.decode import VideoDecodeError, decode_frames, probe
+from darts_video.data.decode import VideoDecodeError, decode_frames
+from darts_video.data.index import build_index
+from darts_video.data.sampler import sample_rng, split_key
 from darts_video.data.sampling import ClipSampling
 from darts_video.data.transforms import ClipTransform
 
@@ -27,7 +31,15 @@ MODES = ("train", "val", "test")
 
 
 class VideoClipDataset(Dataset):
-    """Clips of ``entries`` decoded with PyAV: one per video (train / val) or ``clips x crops`` (test)."""
+    """Clips of ``entries`` decoded with PyAV: one per video (train / val), ``num_test_clips`` per
+    video with all their ``num_test_crops`` crops (test).
+
+    Every video is probed once, here, into a compact :class:`~darts_video.data.index.VideoIndex`
+    (cached in ``index_file`` when given, probing with ``index_processes`` processes), so a sample
+    opens its file once. Items are plain indices or the ``(epoch, index)`` keys of an
+    :class:`~darts_video.data.sampler.EpochSampler`; a training sample's clip start, scale, crop,
+    flip and substitute video come from ``(seed, epoch, index)``.
+    """
 
     def __init__(
         self,
@@ -41,72 +53,91 @@ class VideoClipDataset(Dataset):
         decode_short_side: int | None = None,
         exclude: Iterable[str] | str | Path = (),
         max_retries: int = 10,
+        seed: int = 0,
+        index_file: str | Path | None = None,
+        index_processes: int = 1,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
         excluded = read_exclusions(exclude) if isinstance(exclude, (str, Path)) else set(exclude)
-        self.entries = [entry for entry in entries if entry.path not in excluded]
+        kept = [entry for entry in entries if entry.path not in excluded]
         self.excluded = [entry.path for entry in entries if entry.path in excluded]
-        if not self.entries:
+        if not kept:
             raise ValueError("the dataset has no video (after exclusions)")
+        self.index = build_index([entry.path for entry in kept], index_file, index_processes)  # one row per video
+        self._labels = np.array([entry.label for entry in kept], dtype=np.int64)
         self.classes = list(classes)
-        self.mode, self.sampling, self.transform = mode, sampling, transform
-        self.views_per_video = num_test_clips * num_test_crops if mode == "test" else 1
+        self.mode, self.sampling, self.transform, self.seed = mode, sampling, transform, seed
+        self.clips_per_video = num_test_clips if mode == "test" else 1
+        self.views_per_item = num_test_crops if mode == "test" else 1
         self.num_test_clips, self.num_test_crops = num_test_clips, num_test_crops
         self.decode_short_side, self.max_retries = decode_short_side, max_retries
 
     def __len__(self) -> int:
-        return len(self.entries) * self.views_per_video
+        return len(self._labels) * self.clips_per_video
 
     @property
     def labels(self) -> list[int]:
         """One label per video (the input of :func:`~darts_video.data.splits.stratified_split`)."""
-        return [entry.label for entry in self.entries]
+        return self._labels.tolist()
 
-    def __getitem__(self, item: int) -> dict:
-        video_index, view = divmod(item, self.views_per_video)
-        # torch's generator: DataLoader seeds it per worker and per epoch, and a run can restore it
-        rng = random.Random(int(torch.randint(2**62, ())))
+    @property
+    def entries(self) -> list[VideoEntry]:
+        return [VideoEntry(self.index.path(row), int(label)) for row, label in enumerate(self._labels)]
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        epoch, item = split_key(key)
+        video_index, clip = divmod(item, self.clips_per_video)
+        rng = sample_rng(self.seed, epoch, item)
         failures = []
         for _ in range(self.max_retries + 1):
-            entry = self.entries[video_index]
             try:
-                clip = self._load(entry, view, rng)
-                return {"video": clip, "label": entry.label, "index": video_index, "view": view, "failures": failures}
+                video = self._load(video_index, clip, rng)
+                return {"video": video, "label": int(self._labels[video_index]), "index": video_index,
+                        "view": self._views(clip), "failures": failures}
             except VideoDecodeError as error:
                 failures.append(str(error))
             if self.mode != "train":
                 break
-            video_index = rng.randrange(len(self.entries))  # a substitute sample
-        return {"video": None, "label": entry.label, "index": video_index, "view": view, "failures": failures}
+            video_index = rng.randrange(len(self._labels))  # a substitute sample
+        return {"video": None, "label": int(self._labels[video_index]), "index": video_index, "view": self._views(clip),
+                "failures": failures}
 
-    def _load(self, entry: VideoEntry, view: int, rng: random.Random) -> torch.Tensor:
-        info = probe(entry.path)
+    def _views(self, clip: int) -> int | list[int]:
+        if self.mode != "test":
+            return 0
+        return [clip * self.num_test_crops + crop for crop in range(self.num_test_crops)]
+
+    def _load(self, row: int, clip: int, rng) -> torch.Tensor:
+        info, path = self.index.info(row), self.index.path(row)
         if self.mode == "train":
             indices = self.sampling.train_clip(info.num_frames, info.fps, rng)
         else:
-            clip, crop = divmod(view, self.num_test_crops) if self.mode == "test" else (0, 0)
-            indices = self.sampling.test_clips(info.num_frames, info.fps, self.num_test_clips if self.mode == "test" else 1)[clip]
+            indices = self.sampling.test_clips(info.num_frames, info.fps, self.clips_per_video)[clip]
         threads = 1 if get_worker_info() is not None else 0
-        frames = decode_frames(entry.path, indices, info, self.decode_short_side, threads=threads)  # (T, H, W, 3)
+        frames = decode_frames(path, indices, info, self.decode_short_side, threads=threads)  # (T, H, W, 3)
         if self.mode == "train":
-            return self.transform.train(frames)
+            return self.transform.train(frames, rng)
         if self.mode == "val":
             return self.transform.val(frames)
-        return self.transform.test_crop(frames, crop, self.num_test_crops)
+        return self.transform.test_crops(frames, self.num_test_crops)  # (V, C, T, S, S)
 
 
 def collate_clips(samples: list[dict]) -> dict:
-    """Stack the decoded samples; keep every failure, including those of samples dropped here."""
+    """Stack the decoded samples (the crops of a test clip one after the other); keep every
+    failure, including those of samples dropped here."""
     failures = [failure for sample in samples for failure in sample["failures"]]
     kept = [sample for sample in samples if sample["video"] is not None]
     if not kept:
         return {"video": None, "label": None, "index": None, "view": None, "failures": failures}
+    clips = [s["video"] if s["video"].dim() == 5 else s["video"][None] for s in kept]  # (V, C, T, H, W) each
+    counts = torch.tensor([len(c) for c in clips])
+    views = [v for s in kept for v in (s["view"] if isinstance(s["view"], list) else [s["view"]])]
     return {
-        "video": torch.stack([s["video"] for s in kept]),  # (B, C, T, H, W)
-        "label": torch.tensor([s["label"] for s in kept]),
-        "index": torch.tensor([s["index"] for s in kept]),
-        "view": torch.tensor([s["view"] for s in kept]),
+        "video": torch.cat(clips),  # (B, C, T, H, W), B = the views of every kept sample
+        "label": torch.tensor([s["label"] for s in kept]).repeat_interleave(counts),
+        "index": torch.tensor([s["index"] for s in kept]).repeat_interleave(counts),
+        "view": torch.tensor(views),
         "failures": failures,
     }
 

@@ -1,8 +1,16 @@
-"""Which frames make a clip: PySlowFast-style ``num_frames x sampling_rate`` sampling.
+"""Which frames make a clip: PySlowFast's ``num_frames x sampling_rate`` sampling.
 
-- train: one clip at a uniformly random start;
+A clip covers ``num_frames * sampling_rate`` frames at ``target_fps`` (the video's own rate when
+None), i.e. ``num_frames * sampling_rate * video_fps / target_fps`` of the video's frames, and
+takes ``num_frames`` indices spread evenly from its first to its last frame, rounded down:
+PySlowFast's ``linspace`` rule (``slowfast/datasets/decoder.py``), so that clips match what
+PySlowFast-trained weights saw. The step is therefore ``(N * s - 1) / (N - 1)`` frames, not ``s``
+(9 for 8x8 at the video's rate; MMAction2's SampleFrames steps exactly ``s``).
+
+- train: one clip starting uniformly at random in ``[0, frames - clip size]`` (PySlowFast);
 - val: one clip at the centre;
-- test: K clips centred in K equal segments of the video (K=1 is the val clip).
+- test: K clips centred in K equal segments of that range (MMAction2's test sampling; PySlowFast
+  starts clip k at k/K of it, which never reaches the end of the video); K=1 is the val clip.
 A video shorter than the clip either repeats its last frame (``repeat_last``, as PySlowFast
 clamps indices) or loops back to its start (``loop``, as MMAction2).
 """
@@ -12,13 +20,15 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+import numpy as np
+
 SHORT_VIDEO_POLICIES = ("repeat_last", "loop")
 
 
 @dataclass(frozen=True)
 class ClipSampling:
     num_frames: int = 8
-    sampling_rate: int = 8  # frames skipped between clip frames, at the target fps
+    sampling_rate: int = 8  # frames between clip frames, at the target fps
     target_fps: float | None = None  # None: use the video's own frame rate
     short_video: str = "repeat_last"
 
@@ -30,29 +40,23 @@ class ClipSampling:
         if self.short_video not in SHORT_VIDEO_POLICIES:
             raise ValueError(f"unknown short_video policy {self.short_video!r}; expected one of {SHORT_VIDEO_POLICIES}")
 
-    def step(self, video_fps: float) -> float:
-        """Source frames between clip frames: the sampling rate converted to the video's fps."""
-        if self.target_fps is None:
-            return float(self.sampling_rate)
-        return self.sampling_rate * video_fps / self.target_fps
+    def clip_size(self, video_fps: float) -> float:
+        """The video's frames one clip covers: ``num_frames * sampling_rate`` at the target fps."""
+        rate = 1.0 if self.target_fps is None else video_fps / self.target_fps
+        return self.num_frames * self.sampling_rate * rate
 
-    def span(self, video_fps: float) -> int:
-        """Source frames one clip covers."""
-        return int(round((self.num_frames - 1) * self.step(video_fps))) + 1
-
-    def indices(self, num_video_frames: int, start: int, video_fps: float) -> list[int]:
-        step = self.step(video_fps)
-        raw = [start + int(round(i * step)) for i in range(self.num_frames)]
+    def indices(self, num_video_frames: int, start: float, video_fps: float) -> list[int]:
+        """``num_frames`` indices from ``start`` to ``start + clip_size - 1``, evenly spread, rounded down."""
+        positions = np.linspace(start, start + self.clip_size(video_fps) - 1, self.num_frames)  # (num_frames,)
         if self.short_video == "loop":
-            return [i % num_video_frames for i in raw]
-        return [min(i, num_video_frames - 1) for i in raw]
+            return (np.floor(positions).astype(np.int64) % num_video_frames).tolist()
+        return np.floor(np.clip(positions, 0, num_video_frames - 1)).astype(np.int64).tolist()
 
     def train_clip(self, num_video_frames: int, video_fps: float, rng: random.Random) -> list[int]:
-        slack = max(num_video_frames - self.span(video_fps), 0)
-        return self.indices(num_video_frames, rng.randint(0, slack), video_fps)
+        slack = max(num_video_frames - self.clip_size(video_fps), 0.0)
+        return self.indices(num_video_frames, rng.uniform(0, slack), video_fps)
 
     def test_clips(self, num_video_frames: int, video_fps: float, num_clips: int = 1) -> list[list[int]]:
         """``num_clips`` clips centred in equal segments; one clip is the centre (val) clip."""
-        slack = max(num_video_frames - self.span(video_fps), 0)
-        starts = [int(round(slack * (k + 0.5) / num_clips)) for k in range(num_clips)]
-        return [self.indices(num_video_frames, start, video_fps) for start in starts]
+        slack = max(num_video_frames - self.clip_size(video_fps), 0.0)
+        return [self.indices(num_video_frames, slack * (k + 0.5) / num_clips, video_fps) for k in range(num_clips)]

@@ -15,7 +15,8 @@ Why it works (see ``shared/notes/procedural_dataset.md``): colour *agreement* is
 about content, invisible to attention-free pooling of local features (each colour is equally
 likely in both classes of a pair), and the distances (>= 16 px, 5 frames) exceed the receptive
 field of the tiny backbone. Relations never depend on position or order, which attention
-without positional encoding could not see. Every clip is a pure function of (seed, split, index).
+without positional encoding could not see. Every clip is a pure function of (seed, split, index)
+(and the epoch, when fresh each epoch).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from darts_video.data.sampler import split_key
 from darts_video.data.transforms import ClipTransform
 
 CLASSES = (
@@ -111,13 +113,16 @@ def _paint(clip: np.ndarray, frames, y: int, x: int, mask: np.ndarray, colour: n
 class SyntheticVideoDataset(Dataset):
     """``num_clips`` procedural clips, classes balanced (label = index mod 8), deterministic per seed.
 
-    With ``fresh_each_epoch`` the clips of epoch ``e`` (see :meth:`set_epoch`) are new draws:
-    the relations are learnt from many more distinct examples at no extra cost per epoch, where a
-    fixed set of a few thousand clips lets a network memorise it instead (docs/data.md). Samples
-    have the same form as :class:`~darts_video.data.dataset.VideoClipDataset`'s.
+    With ``fresh_each_epoch`` the clips of epoch ``e`` are new draws: the relations are learnt
+    from many more distinct examples at no extra cost per epoch, where a fixed set of a few
+    thousand clips lets a network memorise it instead (docs/data.md). The epoch comes with the
+    item, as the ``(epoch, index)`` key of an :class:`~darts_video.data.sampler.EpochSampler`, so
+    persistent DataLoader workers draw each epoch's clips without being told. Samples have the
+    same form as :class:`~darts_video.data.dataset.VideoClipDataset`'s.
     """
 
     classes = list(CLASSES)
+    views_per_item = 1
 
     def __init__(self, num_clips: int = 2000, split: str = "train", seed: int = 0, fresh_each_epoch: bool = False) -> None:
         if split not in SPLITS:
@@ -125,11 +130,6 @@ class SyntheticVideoDataset(Dataset):
         if num_clips < 1:
             raise ValueError(f"num_clips must be positive, got {num_clips}")
         self.num_clips, self.split, self.seed, self.fresh_each_epoch = num_clips, split, seed, fresh_each_epoch
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Call before each epoch's DataLoader iterator is created (workers take a copy)."""
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return self.num_clips
@@ -141,13 +141,14 @@ class SyntheticVideoDataset(Dataset):
     def labels(self) -> list[int]:
         return [self.label(i) for i in range(self.num_clips)]
 
-    def clip(self, index: int) -> np.ndarray:
-        """The uint8 ``(T, H, W, 3)`` clip at ``index`` (in the current epoch, if fresh)."""
+    def clip(self, index: int, epoch: int = 0) -> np.ndarray:
+        """The uint8 ``(T, H, W, 3)`` clip at ``index`` (of ``epoch``, if fresh each epoch)."""
         if not 0 <= index < self.num_clips:
             raise IndexError(f"index {index} out of range for {self.num_clips} clips")
-        stream = [self.seed, SPLITS[self.split], index] + ([self.epoch] if self.fresh_each_epoch else [])
+        stream = [self.seed, SPLITS[self.split], index] + ([epoch] if self.fresh_each_epoch else [])
         return make_clip(self.label(index), np.random.default_rng(stream))
 
-    def __getitem__(self, index: int) -> dict:
-        video = torch.from_numpy(self.clip(index)).permute(3, 0, 1, 2)  # (T, H, W, 3) -> (C, T, H, W)
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        epoch, index = split_key(key)
+        video = torch.from_numpy(self.clip(index, epoch)).permute(3, 0, 1, 2)  # (T, H, W, 3) -> (C, T, H, W)
         return {"video": video, "label": self.label(index), "index": index, "view": 0, "failures": []}

@@ -7,11 +7,15 @@ cores (docs/benchmarks.md), and normalising on a GPU is free.
 - train: random short-side scale in ``train_scale``, random ``crop_size`` crop, horizontal flip;
 - val: short side to ``test_scale``, centre ``crop_size`` crop;
 - test: short side to ``test_scale``, three ``test_scale`` squares along the long side
-  (left / centre / right, or top / centre / bottom), MMAction2's ThreeCrop.
+  (left / centre / right, or top / centre / bottom), MMAction2's ThreeCrop, all cut from one
+  decoded and resized clip.
+Training draws its scale, crop and flip from the generator it is given (the sample's own, see
+:func:`~darts_video.data.sampler.sample_rng`), never from a global one.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import torch
@@ -38,26 +42,35 @@ class ClipTransform:
         if self.crop_size > low or self.crop_size > self.test_scale:
             raise ValueError(f"crop_size {self.crop_size} is larger than the short side it is cut from ({low} / {self.test_scale})")
 
-    def train(self, frames: torch.Tensor) -> torch.Tensor:
-        steps = [v2.RandomShortestSize(min_size=list(range(self.train_scale[0], self.train_scale[1] + 1))), v2.RandomCrop(self.crop_size)]
-        if self.flip:
-            steps.append(v2.RandomHorizontalFlip())
-        return self._to_c_t_h_w(v2.Compose(steps)(_as_video(frames)))
+    def train(self, frames: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        video = _as_video(frames)  # (T, 3, H, W)
+        height, width = video.shape[-2:]
+        scale = rng.randint(*self.train_scale) / min(height, width)
+        size = [round(height * scale), round(width * scale)]  # the short side is at least crop_size
+        video = v2.functional.resize(video, size, antialias=True)
+        top, left = rng.randint(0, size[0] - self.crop_size), rng.randint(0, size[1] - self.crop_size)
+        video = v2.functional.crop(video, top, left, self.crop_size, self.crop_size)
+        if self.flip and rng.random() < 0.5:
+            video = v2.functional.horizontal_flip(video)
+        return self._to_c_t_h_w(video)
 
     def val(self, frames: torch.Tensor) -> torch.Tensor:
         video = v2.CenterCrop(self.crop_size)(self._resize(frames))
         return self._to_c_t_h_w(video)
 
-    def test_crop(self, frames: torch.Tensor, crop: int, num_crops: int = 3) -> torch.Tensor:
-        """Crop ``crop`` of ``num_crops`` evenly spaced squares along the long side."""
-        video = self._resize(frames)  # (T, C, H, W)
+    def test_crops(self, frames: torch.Tensor, num_crops: int = 3) -> torch.Tensor:
+        """``num_crops`` evenly spaced squares along the long side (one: the centre), ``(V, C, T, S, S)``."""
+        video = self._resize(frames)  # (T, C, H, W), resized once for every crop
         if num_crops == 1:
-            return self._to_c_t_h_w(v2.CenterCrop(self.test_scale)(video))
+            return self._to_c_t_h_w(v2.CenterCrop(self.test_scale)(video))[None]
         height, width = video.shape[-2:]
-        offset = round(crop * (max(height, width) - self.test_scale) / (num_crops - 1))
         centre = (min(height, width) - self.test_scale) // 2
-        top, left = (offset, centre) if height > width else (centre, offset)
-        return self._to_c_t_h_w(v2.functional.crop(video, top, left, self.test_scale, self.test_scale))
+        crops = []
+        for crop in range(num_crops):
+            offset = round(crop * (max(height, width) - self.test_scale) / (num_crops - 1))
+            top, left = (offset, centre) if height > width else (centre, offset)
+            crops.append(self._to_c_t_h_w(v2.functional.crop(video, top, left, self.test_scale, self.test_scale)))
+        return torch.stack(crops)
 
     def normalize(self, video: torch.Tensor) -> torch.Tensor:
         """uint8 ``(..., C, T, H, W)`` -> float32, scaled to [0, 1] and standardised per channel."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 
-from darts_video.data import collate_clips
+from darts_video.data import EpochSampler, collate_clips
 
 
 def setup(device: str) -> tuple[int, int, torch.device]:
@@ -58,12 +59,19 @@ def teardown() -> None:
         dist.destroy_process_group()
 
 
-def shard_loader(dataset: Dataset, batch_size: int, workers: int, seed: int, shuffle: bool, epoch: int = 0) -> DataLoader:
-    """Batches of this process's shard (all of ``dataset`` when alone). Shuffled loaders drop the
-    last partial batch and reshuffle per ``epoch``; unshuffled ones (evaluation) keep every clip."""
-    sampler = None
-    if is_distributed():
-        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=shuffle)
-        sampler.set_epoch(epoch)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-                      drop_last=shuffle, num_workers=workers, collate_fn=collate_clips)
+def shard_loader(dataset: Dataset, batch_size: int, workers: int, seed: int, shuffle: bool, device: torch.device | str,
+                 indices: Sequence[int] | None = None) -> DataLoader:
+    """Batches of this process's shard of ``indices`` (default: all of ``dataset``), built once per run.
+
+    Its :class:`EpochSampler` yields ``(epoch, index)`` keys: call ``loader.sampler.set_epoch(epoch)``
+    before each epoch. Shuffled loaders (training) drop the last partial batch; unshuffled ones
+    (evaluation) shard without padding, so every sample is scored by exactly one rank.
+    ``batch_size`` counts clips: an item holding several views (the crops of a test clip) counts
+    as its views. Workers persist across epochs; batches are pinned for a GPU.
+    """
+    rank, world_size = (dist.get_rank(), dist.get_world_size()) if is_distributed() else (0, 1)
+    sampler = EpochSampler(range(len(dataset)) if indices is None else indices, shuffle, seed, rank, world_size)
+    items = max(1, batch_size // getattr(dataset, "views_per_item", 1))  # datasets of one view per item need not say
+    return DataLoader(dataset, batch_size=items, sampler=sampler, drop_last=shuffle, num_workers=workers, collate_fn=collate_clips,
+                      persistent_workers=workers > 0, pin_memory=torch.device(device).type == "cuda",
+                      generator=torch.Generator().manual_seed(seed))  # worker seeds: not from the global generator
