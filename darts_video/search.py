@@ -43,7 +43,9 @@ def run_search(config: SearchConfig) -> Genotype:
     if config.batch_size > per_process:
         raise ValueError(f"--batch-size {config.batch_size} is larger than a search half ({per_process} clips per process)")
     space = config.space()
-    backbone = create_backbone(config.backbone, num_classes=len(classes))
+    backbone = create_backbone(config.backbone, num_classes=len(classes), pretrained=config.pretrained, pretrained_config=config.pretrained_config)
+    config.resolve_statistics(backbone.input_statistics)  # the mean / std its weights expect, unless --mean / --std
+    transform = transform.with_statistics(config.mean, config.std)
     model = Supernet(backbone, space, config.points, config.mode, config.partial_channels).to(device)
     # only now, with every option checked, does the run directory appear
     run = RunDirectory(config.out, dataclasses.asdict(config), rank=rank)
@@ -129,7 +131,7 @@ def run_search(config: SearchConfig) -> Genotype:
         run.save_checkpoint({
             "model": model.state_dict(), "weight_optimizer": weight_optimizer.state_dict(),
             "arch_optimizer": architect.optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-            "epoch": epoch, "step": step, "rng": rng_state(),
+            "epoch": epoch, "step": step, "rng": rng_state(), "input_statistics": {"mean": config.mean, "std": config.std},
         })
         say(f"epoch {epoch + 1}/{config.epochs}: train loss {record['loss/train']:.3f}, accuracy {record['accuracy/train']:.1f} %"
               + (f", arch val loss {record['loss/arch_val']:.3f}" if "loss/arch_val" in record else " (warm-up: α frozen)")

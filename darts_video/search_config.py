@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from darts_video.backbones import list_backbones
 from darts_video.ops import OpConfig
-from darts_video.options import DataOptions, RunOptions, add_data_arguments, add_run_arguments
+from darts_video.options import DataOptions, PretrainedOptions, RunOptions, add_data_arguments, add_pretrained_arguments, add_run_arguments
 from darts_video.space import CONNECTIONS, SearchSpace
 from darts_video.supernet import MODES
 
@@ -18,7 +18,7 @@ WEIGHT_OPTIMIZERS = {"adamw": (3e-3, 1e-4), "sgd": (0.05, 3e-4)}
 
 
 @dataclass
-class SearchConfig(DataOptions, RunOptions):
+class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
     out: str = "runs/search"
     num_clips: int = 2000
     backbone: str = "tiny"
@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--connections", choices=tuple(CONNECTIONS), default=defaults.connections)
     model.add_argument("--reduction", type=int, default=defaults.reduction, help="dot-product attention uses C // reduction channels")
     model.add_argument("--heads", type=int, default=defaults.heads)
+    add_pretrained_arguments(model)
     search = parser.add_argument_group("search")
     search.add_argument("--mode", choices=MODES, default=defaults.mode, help="darts: full mixture; gdas: one sampled op per node; pc: partial channels")
     search.add_argument("--order", type=int, choices=(1, 2), default=defaults.order, help="first- or second-order architecture gradient")

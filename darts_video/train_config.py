@@ -9,7 +9,7 @@ from pathlib import Path
 from darts_video.backbones import list_backbones
 from darts_video.genotype import Genotype, get_genotype, named_genotypes
 from darts_video.models import create_model
-from darts_video.options import DataOptions, RunOptions, add_data_arguments, add_run_arguments
+from darts_video.options import DataOptions, PretrainedOptions, RunOptions, add_data_arguments, add_pretrained_arguments, add_run_arguments
 
 DEFAULT_SEARCH_GENOTYPE = Path("runs/search/genotype.json")  # where a default search leaves its cell
 FALLBACK_GENOTYPE = "non_local"
@@ -18,7 +18,7 @@ OPTIMIZERS = ("sgd", "adamw")
 
 
 @dataclass
-class TrainConfig(DataOptions, RunOptions):
+class TrainConfig(DataOptions, RunOptions, PretrainedOptions):
     out: str = "runs/train"
     val_annotations: str | None = None
     test_annotations: str | None = None
@@ -27,7 +27,6 @@ class TrainConfig(DataOptions, RunOptions):
     points: list[str] | None = None
     genotype: str | None = None
     baseline: str | None = None
-    pretrained: bool | str = False
     epochs: int = 8
     warmup_epochs: int = 1
     batch_size: int = 32
@@ -75,10 +74,10 @@ def architecture(config: TrainConfig, genotype: Genotype | None, num_classes: in
             "baseline": config.baseline, "genotype": genotype.to_dict() if genotype is not None else None}
 
 
-def build_model(arch: dict, pretrained: bool | str = False):
+def build_model(arch: dict, pretrained: bool | str = False, pretrained_config: str | None = None):
     genotype = Genotype.from_dict(arch["genotype"], "checkpoint architecture") if arch["genotype"] is not None else None
     return create_model(arch["backbone"], arch["num_classes"], genotype=genotype, baseline=arch["baseline"] or "none",
-                        points=arch["points"], pretrained=pretrained)
+                        points=arch["points"], pretrained=pretrained, pretrained_config=pretrained_config)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,8 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--genotype", help=f"cell: a genotype JSON or a registered name ({', '.join(named_genotypes())}); "
                        f"default: {DEFAULT_SEARCH_GENOTYPE} if present, else {FALLBACK_GENOTYPE}")
     model.add_argument("--baseline", choices=BASELINES, help="instead of a cell: none (the bare backbone) or nonlocal blocks")
-    model.add_argument("--pretrained", nargs="?", const=True, default=False, metavar="PATH",
-                       help="initialise from torchvision's weights, or from a file of them (offline)")
+    add_pretrained_arguments(model)
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--epochs", type=int, default=defaults.epochs)
     optim.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs, help="linear learning-rate warm-up, then cosine")

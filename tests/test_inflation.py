@@ -77,7 +77,7 @@ def test_i3d_r50_on_a_static_clip_gives_the_resnet50_logits(frames: int) -> None
 @pytest.mark.parametrize("frames", (8, 16))
 def test_i3d_on_a_static_clip_gives_the_googlenet_logits(frames: int) -> None:
     torch.manual_seed(0)
-    googlenet = GoogLeNet(num_classes=10, aux_logits=False, transform_input=True, init_weights=True).eval()
+    googlenet = GoogLeNet(num_classes=10, aux_logits=False, transform_input=False, init_weights=True).eval()
     randomise_batch_norms(googlenet)
     video_net = I3D(googlenet, num_classes=10).eval()
     image = torch.randn(2, 3, 64, 64)

@@ -14,8 +14,9 @@ from torchvision.models import ResNet50_Weights, resnet50
 
 from darts_video.backbones.base import VideoBackbone
 from darts_video.backbones.inflate import Temporal, inflate
-from darts_video.backbones.pretrained import Pretrained, load_pretrained
+from darts_video.backbones.pretrained import Pretrained, load_pretrained, refuse_pretrained_config
 from darts_video.backbones.registry import register_backbone
+from darts_video.backbones.statistics import statistics_of
 
 # 1: the block's first 1×1 conv becomes 3×1×1 (PySlowFast's "i3d" temporal kernel basis)
 _INFLATED_BLOCKS = {"layer1": (1, 1, 1), "layer2": (1, 0, 1, 0), "layer3": (1, 0, 1, 0, 1, 0), "layer4": (0, 1, 0)}
@@ -66,5 +67,9 @@ def resnet50_2d(num_classes: int = 1000, pretrained: Pretrained = False) -> nn.M
 
 
 @register_backbone("i3d_r50")
-def i3d_r50(num_classes: int = 400, pretrained: Pretrained = False) -> I3DResNet50:
-    return I3DResNet50(resnet50_2d(num_classes, pretrained), num_classes)
+def i3d_r50(num_classes: int = 400, pretrained: Pretrained = False, pretrained_config: str | None = None) -> I3DResNet50:
+    refuse_pretrained_config("i3d_r50", pretrained_config)
+    model = I3DResNet50(resnet50_2d(num_classes, pretrained), num_classes)
+    if pretrained is not False:
+        model.input_statistics = statistics_of(ResNet50_Weights.IMAGENET1K_V1)
+    return model
