@@ -14,12 +14,12 @@ from collections.abc import Callable
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
-from tqdm import tqdm
 
 from darts_video.backbones import create_backbone
 from darts_video.data import BadVideoLog, save_split, stratified_split, write_label_map
 from darts_video.diagram import genotype_to_text, write_diagram
 from darts_video.engine import RunDirectory, distributed, restore_rng_state, rng_state, weight_step
+from darts_video.engine.progress import progress
 from darts_video.genotype import Genotype
 from darts_video.options import AMP_DTYPES, build_dataset
 from darts_video.search_config import WEIGHT_OPTIMIZERS, SearchConfig
@@ -85,7 +85,7 @@ def run_search(config: SearchConfig) -> Genotype:
         totals = {"loss": 0.0, "correct": 0, "seen": 0, "arch_loss": 0.0, "arch_steps": 0, "data_s": 0.0, "compute_s": 0.0}
         tick = time.perf_counter()
         model.train()
-        for batch in tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False, disable=not run.is_writer):
+        for batch in progress(train_loader, f"epoch {epoch + 1}/{config.epochs}", enabled=run.is_writer):
             bad_videos.record(batch["failures"])
             if batch["video"] is None:
                 continue

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from darts_video.backbones.statistics import InputStatistics
 from darts_video.cell import Cell
 from darts_video.data import BadVideoLog, ClipTransform, collate_clips, write_label_map
 from darts_video.diagram import genotype_to_text
 from darts_video.engine import CheckpointError, RunDirectory, distributed, load_checkpoint, restore_rng_state, rng_state, weight_step
+from darts_video.engine.progress import progress
 from darts_video.engine.cost import cost_report, format_cost
 from darts_video.engine.evaluate import evaluate, format_evaluation
 from darts_video.engine.export import export_model, load_exported
@@ -75,8 +75,7 @@ def run_training(config: TrainConfig) -> dict:
         totals = {"loss": 0.0, "correct": 0, "seen": 0, "data_s": 0.0, "compute_s": 0.0}
         model.train()
         tick = time.perf_counter()
-        for batch in tqdm(_batches(train_set, config, shuffle=True, epoch=epoch), desc=f"epoch {epoch + 1}/{config.epochs}",
-                          unit="batch", leave=False, disable=not run.is_writer):
+        for batch in progress(_batches(train_set, config, shuffle=True, epoch=epoch), f"epoch {epoch + 1}/{config.epochs}", enabled=run.is_writer):
             bad_videos.record(batch["failures"])
             if batch["video"] is None:
                 continue

@@ -13,18 +13,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tqdm import tqdm
-
 from darts_video.data.annotations import write_label_map
 from darts_video.data.encode import write_video
 from darts_video.data.synthetic import CLASSES, SyntheticVideoDataset
+from darts_video.engine.progress import progress
 from darts_video.utils.files import atomic_write_text
 
 
 def write_split(out: Path, split: str, num_clips: int, seed: int) -> Path:
     dataset = SyntheticVideoDataset(num_clips, split=split, seed=seed)
     lines = []
-    for index in tqdm(range(num_clips), desc=f"{split:>5}", unit="clip"):
+    for index in progress(range(num_clips), f"{split:>5}", unit="clip"):
         relative = Path("videos") / split / f"{index:06d}_{CLASSES[dataset.label(index)]}.mp4"
         write_video(out / relative, dataset.clip(index))
         lines.append(f"{relative} {dataset.label(index)}\n")

@@ -15,10 +15,9 @@ import sys
 from multiprocessing import Pool
 from pathlib import Path
 
-from tqdm import tqdm
-
 from darts_video.data.annotations import read_list_file, write_exclusions
 from darts_video.data.decode import VideoDecodeError, decode_frames, probe
+from darts_video.engine.progress import progress
 
 
 def check_video(job: tuple[str, bool]) -> tuple[str, str | None]:
@@ -45,7 +44,7 @@ def main() -> int:
     paths = sorted({entry.path for entry in read_list_file(args.list, args.prefix).entries})
     jobs = [(path, args.full) for path in paths]
     with Pool(args.workers) as pool:
-        results = list(tqdm(pool.imap_unordered(check_video, jobs, chunksize=4), total=len(jobs), desc="scanning", unit="video"))
+        results = list(progress(pool.imap_unordered(check_video, jobs, chunksize=4), "scanning", unit="video", total=len(jobs)))
     bad = sorted((path, reason) for path, reason in results if reason is not None)
     write_exclusions(bad, args.out)
     print(f"{len(paths) - len(bad)} good, {len(bad)} bad of {len(paths)} videos; bad list: {args.out}")
