@@ -126,9 +126,11 @@ def _with_statistics(transform: ClipTransform, options: DataOptions) -> ClipTran
 def add_data_arguments(parser: argparse.ArgumentParser, defaults: DataOptions) -> argparse._ArgumentGroup:
     data = parser.add_argument_group("data")
     data.add_argument("--data", choices=DATA_SOURCES, default=defaults.data, help="where the clips come from")
-    data.add_argument("--annotations", help="training videos: list file ('path label'), class-folder root, Kinetics CSV or MiT trainingSet.csv")
-    data.add_argument("--video-root", help="folder the annotations' videos are under (list files: path prefix)")
-    data.add_argument("--categories", help="Moments in Time moments_categories.txt")
+    data.add_argument("--annotations", help="training videos: list file ('path label'), class-folder root, Kinetics CSV or MiT trainingSet.csv "
+                      "(needed for every --data but synthetic; default: none)")
+    data.add_argument("--video-root", help="folder the annotations' videos are under (list files: path prefix; default: paths as written, "
+                      "relative to the working directory; needed for kinetics and moments)")
+    data.add_argument("--categories", help="Moments in Time moments_categories.txt (needed for --data moments; default: none)")
     data.add_argument("--num-clips", type=int, default=defaults.num_clips, help="procedural training clips (new draws each epoch)")
     data.add_argument("--num-frames", type=int, default=defaults.num_frames, help="frames per clip (real videos)")
     data.add_argument("--sampling-rate", type=int, default=defaults.sampling_rate, help="frames between clip frames (real videos)")
@@ -161,5 +163,5 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunOptions) -> 
     run.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:1, ...")
     run.add_argument("--amp", choices=tuple(AMP_DTYPES), default=defaults.amp,
                      help="mixed precision for the weight steps (fp16 with a gradient scaler)")
-    run.add_argument("--seed", type=int, default=defaults.seed)
+    run.add_argument("--seed", type=int, default=defaults.seed, help="seeds every random generator of the run")
     return run

@@ -13,17 +13,22 @@ import json
 import sys
 from pathlib import Path
 
+from darts_video.cli import DocstringHelpFormatter
 from darts_video.diagram import genotype_to_text, write_diagram
 from darts_video.engine import CheckpointError, load_checkpoint
 from darts_video.search_config import SearchConfig
 from darts_video.supernet import ArchitectureParameters, derive_genotype
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=DocstringHelpFormatter)
     parser.add_argument("checkpoint", type=Path, help="a search checkpoint (RUN/checkpoints/*.pt)")
     parser.add_argument("--out", type=Path, help="output stem (default: RUN/derived_epoch_<N>)")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    args = build_parser().parse_args()
     run = args.checkpoint.resolve().parent.parent
     try:
         state = load_checkpoint(args.checkpoint)

@@ -15,6 +15,7 @@ import sys
 from multiprocessing import Pool
 from pathlib import Path
 
+from darts_video.cli import DocstringHelpFormatter
 from darts_video.data.annotations import read_list_file, write_exclusions
 from darts_video.data.decode import VideoDecodeError, decode_frames, probe
 from darts_video.engine.progress import progress
@@ -32,14 +33,18 @@ def check_video(job: tuple[str, bool]) -> tuple[str, str | None]:
     return path, None
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=DocstringHelpFormatter)
     parser.add_argument("list", type=Path, help="a 'path label' list file")
-    parser.add_argument("--prefix", type=Path, help="folder the list's paths are relative to")
+    parser.add_argument("--prefix", type=Path, help="folder the list's paths are relative to (default: the working directory)")
     parser.add_argument("--out", type=Path, default=Path("bad_videos.txt"), help="where to write the bad list")
     parser.add_argument("--workers", type=int, default=4, help="parallel processes")
     parser.add_argument("--full", action="store_true", help="decode every frame, not only the first and last")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    args = build_parser().parse_args()
 
     paths = sorted({entry.path for entry in read_list_file(args.list, args.prefix).entries})
     jobs = [(path, args.full) for path in paths]
