@@ -3,7 +3,7 @@
     python scripts/derive_genotype.py runs/search/checkpoints/latest.pt [--out cell]
 
 Reads the run's config.json (two folders up) for the search space, takes α and β from the
-checkpoint, and writes OUT.json plus OUT.dot (and .png/.svg with Graphviz).
+checkpoint, and writes OUT.json plus the cell diagram OUT.dot, OUT.png and OUT.svg.
 """
 
 from __future__ import annotations

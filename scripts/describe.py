@@ -1,7 +1,7 @@
 """Print the search space or a genotype, and draw a genotype's cell.
 
     python scripts/describe.py space [--ops 'dot_*' identity] [--nodes 3] [--connections dense]
-    python scripts/describe.py genotype divided_space_time [--out cell]   # writes cell.dot (+ .png/.svg)
+    python scripts/describe.py genotype divided_space_time [--out cell]   # writes cell.dot, .png and .svg
     python scripts/describe.py genotype runs/search/genotype.json --space --nodes 3
 """
 
@@ -56,8 +56,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         written = write_diagram(genotype, args.out, title=args.genotype)
         print("wrote " + ", ".join(map(str, written)))
-        if len(written) == 1:
-            print("(install Graphviz for PNG/SVG: apt-get install graphviz)")
     return 0
 
 

@@ -53,7 +53,7 @@ def test_a_search_writes_every_artifact_and_tensorboard_holds_the_expected_tags(
     assert [image.step for image in images] == [metrics[0]["step"], metrics[1]["step"]]
     assert (images[-1].width, images[-1].height) == (3 * 12, 2 * 12)  # 3 candidates x 2 nodes
     assert load_checkpoint(run / "checkpoints" / "latest.pt")["epoch"] == 1
-    assert (run / "cell.dot").exists() and json.loads((run / "summary.json").read_text())["genotype"] == str(genotype_path)
+    assert all((run / f"cell.{ext}").exists() for ext in ("dot", "png", "svg")) and json.loads((run / "summary.json").read_text())["genotype"] == str(genotype_path)
 
 
 class Killed(Exception):
