@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from darts_video.data import ClipSampling, ClipTransform, VideoClipDataset, VideoEntry, collate_clips, decode_frames, probe
 from darts_video.data.encode import write_video
-from timing import markdown_table, time_interleaved
+from timing import compare_table, markdown_table, time_interleaved
 
 FPS = 25
 
@@ -51,7 +51,8 @@ def decode_whole(path: Path) -> None:
 
 def bench_clip_vs_whole(videos: dict[str, Path], repeats: int) -> str:
     sampling = ClipSampling(num_frames=16, sampling_rate=2)
-    rows = []
+    title = "Decoding, one thread, median of alternating runs"
+    rows, measurements = [], []
     for name, path in videos.items():
         rng = random.Random(0)
 
@@ -59,10 +60,11 @@ def bench_clip_vs_whole(videos: dict[str, Path], repeats: int) -> str:
             info = probe(path)
             decode_frames(path, sampling.train_clip(info.num_frames, info.fps, rng), info, threads=1)
 
-        seconds = time_interleaved({"clip": clip, "whole": lambda: decode_whole(path)}, torch.device("cpu"), repeats=repeats)
-        rows.append([name, f"{probe(path).num_frames}", f"{seconds['clip'] * 1e3:.1f}", f"{seconds['whole'] * 1e3:.1f}", f"**{seconds['clip'] / seconds['whole']:.2f}**"])
-    header = ["video", "frames", "16x2 clip ms", "whole file ms", "clip / whole"]
-    return "Decoding, one thread, median of alternating runs\n\n" + markdown_table(header, rows)
+        measured = time_interleaved({"16x2 clip": clip, "whole file": lambda: decode_whole(path)}, torch.device("cpu"),
+                                    repeats=repeats, label=title, description=name)
+        measurements += measured.values()
+        rows.append([name, f"{probe(path).num_frames}", f"**{measured['16x2 clip'].median / measured['whole file'].median:.2f}**"])
+    return compare_table(measurements) + "\n\n" + markdown_table(["video", "frames", "clip / whole"], rows)
 
 
 def loader_clips_per_second(path: Path, workers: int, num_items: int) -> float:
