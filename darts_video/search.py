@@ -43,7 +43,8 @@ def run_search(config: SearchConfig) -> Genotype:
     if config.batch_size > per_process:
         raise ValueError(f"--batch-size {config.batch_size} is larger than a search half ({per_process} clips per process)")
     space = config.space()
-    backbone = create_backbone(config.backbone, num_classes=len(classes), pretrained=config.pretrained, pretrained_config=config.pretrained_config)
+    backbone = create_backbone(config.backbone, num_classes=len(classes), pretrained=config.pretrained,
+                               pretrained_config=config.pretrained_config)
     config.resolve_statistics(backbone.input_statistics)  # the mean / std its weights expect, unless --mean / --std
     transform = transform.with_statistics(config.mean, config.std)
     model = Supernet(backbone, space, config.points, config.mode, config.partial_channels).to(device)

@@ -75,7 +75,8 @@ def run_training(config: TrainConfig) -> dict:
         totals = {"loss": 0.0, "correct": 0, "seen": 0, "data_s": 0.0, "compute_s": 0.0}
         model.train()
         tick = time.perf_counter()
-        for batch in progress(_batches(train_set, config, shuffle=True, epoch=epoch), f"epoch {epoch + 1}/{config.epochs}", enabled=run.is_writer):
+        for batch in progress(_batches(train_set, config, shuffle=True, epoch=epoch), f"epoch {epoch + 1}/{config.epochs}",
+                              enabled=run.is_writer):
             bad_videos.record(batch["failures"])
             if batch["video"] is None:
                 continue
