@@ -20,7 +20,7 @@ from darts_video.search import run_search
 from darts_video.search_config import SearchConfig
 from darts_video.train import evaluate_checkpoint, run_training
 from darts_video.train_config import TrainConfig
-from tests.helpers import relative_error
+from tests.helpers import calibrate_batch_norms, relative_error
 from tests.test_inflation import static_clip
 
 ODD = InputStatistics((0.3, 0.5, 0.6), (0.2, 0.3, 0.25), "a test's")  # unlike every real set, so a mix-up shows
@@ -28,17 +28,6 @@ ODD = InputStatistics((0.3, 0.5, 0.6), (0.2, 0.3, 0.25), "a test's")  # unlike e
 
 def uint8_image(seed: int, size: int = 32) -> torch.Tensor:
     return torch.randint(0, 256, (2, 3, size, size), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
-
-
-def calibrate_batch_norms(model: nn.Module, images: torch.Tensor) -> nn.Module:
-    """Running statistics of real activations (one batch): with random ones the signal of a deep
-    random network fades and every input gives the same logits, which would compare nothing."""
-    for layer in model.modules():
-        if isinstance(layer, nn.BatchNorm2d):
-            layer.momentum = 1.0
-    with torch.no_grad():
-        model.train()(images)
-    return model.eval()
 
 
 def standardise(image: torch.Tensor, statistics: InputStatistics) -> torch.Tensor:  # (N, 3, H, W) uint8 -> float
