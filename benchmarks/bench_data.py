@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 
 from darts_video.data import ClipSampling, ClipTransform, EpochSampler, VideoClipDataset, VideoEntry, collate_clips, decode_frames, probe
 from darts_video.data.encode import write_video
-from timing import markdown_table, time_interleaved
+from timing import compare_table, markdown_table, time_interleaved
 
 try:
     import decord
@@ -65,7 +65,8 @@ def decode_whole(path: Path) -> None:
 
 def bench_clips(videos: dict[str, Path], repeats: int) -> str:
     sampling = ClipSampling(num_frames=16, sampling_rate=2)
-    rows = []
+    title = "Decoding, one thread, median of alternating runs"
+    rows, measurements = [], []
     for name, path in videos.items():
         info = probe(path)  # what the dataset's frame index holds
         rng = random.Random(0)
@@ -76,15 +77,16 @@ def bench_clips(videos: dict[str, Path], repeats: int) -> str:
             turn[decoder] += 1
             return clips[(turn[decoder] - 1) % len(clips)]
 
-        candidates = {"pyav": lambda: decode_frames(path, next_clip("pyav"), info, threads=1), "whole": lambda: decode_whole(path)}
+        candidates = {"16x2 clip (PyAV)": lambda: decode_frames(path, next_clip("pyav"), info, threads=1),
+                      "whole file (PyAV)": lambda: decode_whole(path)}
         if decord is not None:
-            candidates["decord"] = lambda: decord.VideoReader(str(path), num_threads=1).get_batch(next_clip("decord")).asnumpy()
-        seconds = time_interleaved(candidates, torch.device("cpu"), repeats=repeats)
-        pyav, whole = seconds["pyav"] * 1e3, seconds["whole"] * 1e3
-        reference = [f"{seconds['decord'] * 1e3:.1f}", f"**{seconds['pyav'] / seconds['decord']:.2f}**"] if decord else ["–", "–"]
-        rows.append([name, f"{info.num_frames}", f"{pyav:.1f}", *reference, f"{whole:.1f}", f"{pyav / whole:.2f}"])
-    header = ["video", "frames", "16x2 clip ms (PyAV)", "decord ms", "PyAV / decord", "whole file ms", "clip / whole"]
-    return "Decoding a 16x2 training clip, one thread, median of alternating runs\n\n" + markdown_table(header, rows)
+            candidates["16x2 clip (decord)"] = lambda: decord.VideoReader(str(path), num_threads=1).get_batch(next_clip("decord")).asnumpy()
+        measured = time_interleaved(candidates, torch.device("cpu"), repeats=repeats, label=title, description=name)
+        measurements += measured.values()
+        pyav, whole = measured["16x2 clip (PyAV)"].median, measured["whole file (PyAV)"].median
+        reference = f"**{pyav / measured['16x2 clip (decord)'].median:.2f}**" if decord is not None else "–"
+        rows.append([name, f"{info.num_frames}", reference, f"{pyav / whole:.2f}"])
+    return compare_table(measurements) + "\n\n" + markdown_table(["video", "frames", "PyAV / decord", "clip / whole"], rows)
 
 
 class DecordClipDataset(VideoClipDataset):

@@ -18,7 +18,7 @@ import torch
 from darts_video import create_model
 from darts_video.backbones import list_backbones
 from darts_video.engine.cost import count_parameters, flops
-from timing import markdown_table, time_interleaved
+from timing import compare_table, markdown_table, time_interleaved
 
 ARMS = {"bare": {"baseline": "none"}, "non-local": {"baseline": "nonlocal"}}
 
@@ -38,20 +38,25 @@ def main() -> None:
         args.backbones, args.sizes, args.frames, args.repeats = ["tiny", "s3d"], [32], 8, 1
     device = torch.device(args.device)
     arms = {**ARMS, f"cell ({args.genotype})": {"genotype": args.genotype}}
-    rows = []
+    rows, measurements = [], []
+    label = f"Inference, {device}, batch {args.batch}"
     for backbone in args.backbones:
         models = {arm: create_model(backbone, num_classes=400, **kwargs).to(device).eval() for arm, kwargs in arms.items()}
         for size in args.sizes:
             clip = torch.randn(args.batch, 3, args.frames, size, size, device=device)
             with torch.no_grad():
-                seconds = time_interleaved({arm: (lambda m=m: m(clip)) for arm, m in models.items()}, device, repeats=args.repeats)
+                measured = time_interleaved({arm: (lambda m=m: m(clip)) for arm, m in models.items()}, device, repeats=args.repeats,
+                                            label=label, description=f"{backbone} {args.frames}x{size}²")
+            measurements += measured.values()
+            seconds = {arm: m.median for arm, m in measured.items()}
             counted = {arm: flops(m, clip)[0] / args.batch for arm, m in models.items()}
             for arm, model in models.items():
                 params = count_parameters(model)
                 rows.append([backbone, f"{args.frames}x{size}²", arm, f"{params / 1e6:.2f}", f"{params / count_parameters(models['bare']):.3f}",
                              f"{counted[arm] / 1e9:.2f}", f"{counted[arm] / counted['bare']:.3f}", f"{args.batch / seconds[arm]:.2f}",
                              f"{seconds['bare'] / seconds[arm]:.3f}"])
-    print(f"device: {device}, batch {args.batch}, median of {args.repeats} interleaved forwards")
+    print(f"device: {device}, batch {args.batch}, median of {args.repeats} interleaved forwards\n")
+    print(compare_table(measurements) + "\n")
     print(markdown_table(["backbone", "clip", "arm", "params (M)", "× bare", "GFLOPs", "× bare", "clips/s", "× bare"], rows))
 
 

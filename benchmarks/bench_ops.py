@@ -24,7 +24,7 @@ from torch import nn
 from darts_video.ops import create_op, list_ops
 from darts_video.ops.activations import dot_product_attention
 from darts_video.utils.memory import peak_memory_bytes
-from timing import markdown_table, time_interleaved
+from timing import compare_table, markdown_table, time_interleaved
 
 
 def forward_backward(module: nn.Module, x: torch.Tensor):
@@ -40,19 +40,17 @@ def bench_operations(args: argparse.Namespace, device: torch.device) -> str:
     modules = {"conv3d 3x3x3 (reference)": nn.Conv3d(args.channels, args.channels, 3, padding=1)}
     modules.update({spec.name: create_op(spec, args.channels) for spec in list_ops()})
     steps = {name: forward_backward(module.to(device), x) for name, module in modules.items()}
-    seconds = time_interleaved(steps, device, repeats=args.repeats)
-    reference = seconds["conv3d 3x3x3 (reference)"]
-    rows = [
-        [name, f"{seconds[name] * 1e3:.1f}", f"{seconds[name] / reference:.2f}", _mib(peak_memory_bytes(step, device))]
-        for name, step in steps.items()
-    ]
     title = f"Operations, forward+backward, input {shape} (N, C, T, H, W), on {_device_name(device)}"
-    return title + "\n\n" + markdown_table(["operation", "ms", "x conv3d", "peak MiB"], rows)
+    measured = time_interleaved(steps, device, repeats=args.repeats, label=title, description="forward+backward")
+    reference = measured["conv3d 3x3x3 (reference)"].median
+    rows = [[name, f"{measured[name].median / reference:.2f}", _mib(peak_memory_bytes(step, device))] for name, step in steps.items()]
+    return compare_table(measured.values()) + "\n\n" + markdown_table(["operation", "x conv3d", "peak MiB"], rows)
 
 
 def bench_fused_attention(args: argparse.Namespace, device: torch.device) -> str:
     head_dim = args.channels // 2  # the dot-product ops' default: reduction 2, one head
-    rows = []
+    title = f"Softmax attention, batch {args.batch}, 1 head, d={head_dim}, on {_device_name(device)}"
+    rows, measurements = [], []
     for length in args.lengths:
         q, k, v = (torch.randn(args.batch, 1, length, head_dim, device=device, requires_grad=True) for _ in range(3))
 
@@ -69,24 +67,21 @@ def bench_fused_attention(args: argparse.Namespace, device: torch.device) -> str
             "fused forward+backward": lambda: fused().sum().backward(),
             "naive forward+backward": lambda: naive().sum().backward(),
         }
-        seconds = time_interleaved(steps, device, repeats=args.repeats)
+        measured = time_interleaved(steps, device, repeats=args.repeats, label=title, description=f"L={length}")
+        measurements += measured.values()
+        seconds = {name: m.median for name, m in measured.items()}
         memory = {name: peak_memory_bytes(step, device) for name, step in steps.items() if "backward" in name}
         fused_memory, naive_memory = memory["fused forward+backward"], memory["naive forward+backward"]
         rows.append([
             str(length),
-            *(f"{seconds[name] * 1e3:.0f}" for name in steps),
             f"**{seconds['naive forward'] / seconds['fused forward']:.2f}**",
             f"**{seconds['naive forward+backward'] / seconds['fused forward+backward']:.2f}**",
             _mib(fused_memory),
             _mib(naive_memory),
             _mib(args.batch * length * length * 4),
         ])
-    header = [
-        "L", "fused fwd ms", "naive fwd ms", "fused fwd+bwd ms", "naive fwd+bwd ms",
-        "fwd speed-up", "fwd+bwd speed-up", "fused fwd+bwd peak MiB", "naive fwd+bwd peak MiB", "N x L x L fp32 MiB",
-    ]
-    title = f"Softmax attention, batch {args.batch}, 1 head, d={head_dim}, on {_device_name(device)}"
-    return title + "\n\n" + markdown_table(header, rows)
+    header = ["L", "fwd speed-up", "fwd+bwd speed-up", "fused fwd+bwd peak MiB", "naive fwd+bwd peak MiB", "N x L x L fp32 MiB"]
+    return compare_table(measurements) + "\n\n" + markdown_table(header, rows)
 
 
 def _mib(num_bytes: int | None) -> str:

@@ -22,7 +22,7 @@ from darts_video.space import SearchSpace
 from darts_video.supernet import MixedOp, Supernet
 from darts_video.supernet.architect import Architect
 from darts_video.utils.memory import peak_memory_bytes
-from timing import markdown_table, time_interleaved
+from timing import compare_table, markdown_table, time_interleaved
 
 
 def main() -> None:
@@ -61,15 +61,17 @@ def main() -> None:
         steps[f"{mode} weight step"] = weight_step(Supernet(create_backbone("tiny"), space, mode=mode))
     steps["darts search step, 1st order"] = search_step(Supernet(create_backbone("tiny"), space, mode="darts"), 1)
     steps["darts search step, 2nd order"] = search_step(Supernet(create_backbone("tiny"), space, mode="darts"), 2)
-    seconds = time_interleaved(steps, device, repeats=args.repeats)
+    measured = time_interleaved(steps, device, repeats=args.repeats, label="Search steps", description=f"batch {tuple(x.shape)}")
+    seconds = {name: m.median for name, m in measured.items()}
     base = seconds["backbone only"]
     rows = []
     for name, step in steps.items():
         memory = peak_memory_bytes(step, device)
-        rows.append([name, f"{seconds[name] * 1e3:.0f}", f"{seconds[name] / base:.1f}", "n/a" if memory is None else f"{memory / 2**20:.0f}"])
+        rows.append([name, f"{seconds[name] / base:.1f}", "n/a" if memory is None else f"{memory / 2**20:.0f}"])
     print(f"torch {torch.__version__}; batch {tuple(x.shape)}, {len(space.ops)} candidates, K = {space.num_nodes}, "
           f"{torch.get_num_threads()} CPU threads\n")
-    print(markdown_table(["step", "ms", "x backbone", "peak MiB"], rows))
+    print(compare_table(measured.values()) + "\n")
+    print(markdown_table(["step", "x backbone", "peak MiB"], rows))
     print(f"\n{mixed_op_overhead(space, args, device)}")
     print(f"gdas / darts weight step: {seconds['gdas weight step'] / seconds['darts weight step']:.2f}; "
           f"pc / darts: {seconds['pc weight step'] / seconds['darts weight step']:.2f}; "
@@ -83,7 +85,7 @@ def mixed_op_overhead(space: SearchSpace, args: argparse.Namespace, device: torc
     weights = torch.randn(len(space.ops)).softmax(0).requires_grad_()
     steps = {"mixed": lambda: mixed(features, weights).sum().backward()}
     steps.update({spec.name: (lambda op=op: op(features).sum().backward()) for spec, op in zip(space.ops, mixed.ops)})
-    seconds = time_interleaved(steps, device, repeats=args.repeats)
+    seconds = {name: m.median for name, m in time_interleaved(steps, device, repeats=args.repeats).items()}
     alone = sum(t for name, t in seconds.items() if name != "mixed")
     return (f"mixed op with {len(space.ops)} candidates at {tuple(features.shape)}: {seconds['mixed'] * 1e3:.0f} ms, "
             f"candidates alone {alone * 1e3:.0f} ms in sum: mixed / sum = {seconds['mixed'] / alone:.2f}")

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from darts_video.backbones import create_backbone, list_backbones
+from darts_video.cli import HelpFormatter
 from darts_video.derive import load_search, select_cell, selection_batches
 from darts_video.engine import RunDirectory, read_metrics
 from darts_video.genotype import Genotype
@@ -232,39 +233,39 @@ def build_parser() -> argparse.ArgumentParser:
         description="Searched cells against the bare backbone, non-local blocks and random cells of the same space, "
         "all retrained alike; with the search modes compared. With no arguments: the built-in dataset on CPU, under an hour "
         "on 2 cores. Re-run the same command to resume.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     data = add_data_arguments(parser, defaults)
-    data.add_argument("--val-annotations", help="validation and test videos of the retraining (real data)")
-    data.add_argument("--test-annotations")
+    data.add_argument("--val-annotations", help="validation and test videos of the retraining (needed for real data; default: none)")
+    data.add_argument("--test-annotations", help="videos of the retrainings' final test (default: --val-annotations)")
     data.add_argument("--num-val-clips", type=int, default=defaults.num_val_clips, help="procedural validation and test clips")
     data.add_argument("--long-range-classes", nargs="+", metavar="CLASS",
                       help="classes reported one by one (default on the built-in dataset: its spatial, temporal and space-time pairs)")
     model = parser.add_argument_group("model and search space")
-    model.add_argument("--backbone", choices=list_backbones(), default=defaults.backbone)
+    model.add_argument("--backbone", choices=list_backbones(), default=defaults.backbone, help="the network every arm uses")
     model.add_argument("--points", nargs="+", help="insertion points, the same for every arm (default: the backbone's)")
-    model.add_argument("--ops", nargs="+", default=defaults.ops, metavar="PATTERN")
-    model.add_argument("--nodes", type=int, default=defaults.nodes)
-    model.add_argument("--connections", choices=tuple(CONNECTIONS), default=defaults.connections)
+    model.add_argument("--ops", nargs="+", default=defaults.ops, metavar="PATTERN", help="candidate operations, shell-style patterns")
+    model.add_argument("--nodes", type=int, default=defaults.nodes, help="operation nodes per cell, K")
+    model.add_argument("--connections", choices=tuple(CONNECTIONS), default=defaults.connections, help="which earlier states a node may read")
     arms = parser.add_argument_group("arms and budgets")
     arms.add_argument("--seeds", type=int, default=defaults.seeds, help="searches in the main mode; retrainings of each baseline")
-    arms.add_argument("--random-cells", type=int, default=defaults.random_cells)
-    arms.add_argument("--search-mode", choices=tuple(SEARCH_MODES), default=defaults.search_mode)
+    arms.add_argument("--random-cells", type=int, default=defaults.random_cells, help="cells drawn uniformly from the space, retrained alike")
+    arms.add_argument("--search-mode", choices=tuple(SEARCH_MODES), default=defaults.search_mode, help="the main arm's search")
     arms.add_argument("--compare-modes", nargs="*", choices=tuple(SEARCH_MODES), default=defaults.compare_modes,
                       help="one more search (first seed) per mode, for the mode comparison")
     arms.add_argument("--selectors", nargs="+", choices=SELECTORS, default=defaults.selectors,
                       help="how the main searches' cells are derived, each retrained (the first: the main arm, and the other modes')")
     arms.add_argument("--normalize-candidates", action="store_true", help="the searches normalise candidate outputs (see search_supernet.py)")
-    arms.add_argument("--selection-clips", type=int, default=defaults.selection_clips)
+    arms.add_argument("--selection-clips", type=int, default=defaults.selection_clips, help="search-val clips each search selects on")
     arms.add_argument("--search-clips", type=int, default=defaults.search_clips, help="clips of each search (split in halves)")
-    arms.add_argument("--search-epochs", type=int, default=defaults.search_epochs)
-    arms.add_argument("--search-warmup-epochs", type=int, default=defaults.search_warmup_epochs)
-    arms.add_argument("--search-batch-size", type=int, default=defaults.search_batch_size)
+    arms.add_argument("--search-epochs", type=int, default=defaults.search_epochs, help="epochs of each search")
+    arms.add_argument("--search-warmup-epochs", type=int, default=defaults.search_warmup_epochs, help="search epochs with α and β frozen")
+    arms.add_argument("--search-batch-size", type=int, default=defaults.search_batch_size, help="batch of each search, per half")
     arms.add_argument("--epochs", type=int, default=defaults.epochs, help="retraining epochs of every arm (--num-clips clips each)")
     arms.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs, help="retraining learning-rate warm-up")
-    arms.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    arms.add_argument("--test-clips", type=int, default=defaults.test_clips)
-    arms.add_argument("--test-crops", type=int, default=defaults.test_crops)
+    arms.add_argument("--batch-size", type=int, default=defaults.batch_size, help="retraining batch of every arm")
+    arms.add_argument("--test-clips", type=int, default=defaults.test_clips, help="clips per video in the final tests (real videos)")
+    arms.add_argument("--test-crops", type=int, default=defaults.test_crops, help="spatial crops per clip (1 or 3)")
     arms.add_argument("--quick", action="store_true", help="every arm at a tiny budget: a smoke test of the pipeline in minutes")
     add_run_arguments(parser, defaults)
     return parser

@@ -24,18 +24,20 @@ def create_model(
     baseline: str = "none",
     points: Sequence[str] | None = None,
     pretrained: Pretrained = False,
+    pretrained_config: str | None = None,
 ) -> VideoBackbone:
     """``backbone`` with a cell of ``genotype`` (a Genotype, a JSON path or a registered name) at
     each of ``points`` (default: the backbone's), each cell with its own weights; or with
     non-local blocks there (``baseline="nonlocal"``); or bare. Every inserted block starts as the
-    identity, so pretrained weights keep their meaning."""
+    identity, so pretrained weights keep their meaning. ``pretrained_config``: the configuration of
+    a PySlowFast / MMAction2 checkpoint that does not embed it (i3d_r50)."""
     if baseline not in BASELINES:
         raise ValueError(f"unknown baseline {baseline!r}; expected one of {BASELINES}")
     if genotype is not None and baseline != "none":
         raise ValueError("give a genotype or a non-local baseline, not both")
     if genotype is not None and not isinstance(genotype, Genotype):
         genotype = get_genotype(genotype)
-    model = create_backbone(backbone, num_classes=num_classes, pretrained=pretrained)
+    model = create_backbone(backbone, num_classes=num_classes, pretrained=pretrained, pretrained_config=pretrained_config)
     available = model.insertion_points()
     points = tuple(points) if points is not None else model.default_insertion_points()
     unknown = [p for p in points if p not in available]

@@ -1,7 +1,9 @@
-"""Options the search and the retraining share: where the clips come from, and how a run runs.
+"""Options the search and the retraining share: where the clips come from, how a run runs, and
+which pretrained weights the backbone starts from.
 
-Both configurations inherit :class:`DataOptions` and :class:`RunOptions` and add their own
-fields, and both command lines get the same ``data`` and ``run`` argument groups from here.
+Both configurations inherit :class:`DataOptions`, :class:`RunOptions` and
+:class:`PretrainedOptions` and add their own fields, and both command lines get the same
+``data`` and ``run`` argument groups and ``--pretrained`` options from here.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Dataset
 
+from darts_video.backbones.statistics import InputStatistics
 from darts_video.data import ClipSampling, ClipTransform, VideoClipDataset
 from darts_video.data.annotations import read_class_folders, read_kinetics_csv, read_list_file, read_moments_csv
 from darts_video.data.synthetic import CLASSES, SYNTHETIC_TRANSFORM, SyntheticVideoDataset
@@ -35,6 +38,8 @@ class DataOptions:
     video_index: str | None = None
     workers: int = 0
     max_bad_videos: float = 0.05
+    mean: list[float] | None = None  # None: what the backbone's weights declare (resolve_statistics)
+    std: list[float] | None = None
 
     def check_data(self) -> None:
         if self.data not in DATA_SOURCES:
@@ -52,6 +57,16 @@ class DataOptions:
             raise ValueError(f"--target-fps must be positive, got {self.target_fps}")
         if self.data == "synthetic" and self.video_index is not None:
             raise ValueError("--video-index indexes video files; the built-in dataset (--data synthetic) has none")
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if values is not None and (len(values) != 3 or (name == "std" and min(values) <= 0)):
+                raise ValueError(f"--{name} takes 3 values (R G B){', all positive' if name == 'std' else ''}, got {values}")
+
+    def resolve_statistics(self, declared: InputStatistics) -> None:
+        """Standardise clips with ``declared`` (what the backbone's weights expect) unless
+        --mean / --std were given; the resolved values land in config.json."""
+        self.mean = list(declared.mean) if self.mean is None else self.mean
+        self.std = list(declared.std) if self.std is None else self.std
 
 
 @dataclass
@@ -73,6 +88,12 @@ class RunOptions:
         return self.device
 
 
+@dataclass
+class PretrainedOptions:
+    pretrained: bool | str = False
+    pretrained_config: str | None = None
+
+
 def build_dataset(options: DataOptions, mode: str, annotations: str | None = None, num_clips: int | None = None,
                   num_test_clips: int = 10, classes: list[str] | None = None,
                   num_test_crops: int = 3) -> tuple[Dataset, list[str], ClipTransform]:
@@ -86,7 +107,7 @@ def build_dataset(options: DataOptions, mode: str, annotations: str | None = Non
     """
     if options.data == "synthetic":
         dataset = SyntheticVideoDataset(num_clips or options.num_clips, mode, options.seed, fresh_each_epoch=mode == "train")
-        return dataset, list(CLASSES), SYNTHETIC_TRANSFORM
+        return dataset, list(CLASSES), _with_statistics(SYNTHETIC_TRANSFORM, options)
     annotations = annotations or options.annotations
     if options.data == "list":
         read = read_list_file(annotations, options.video_root, classes)
@@ -99,7 +120,7 @@ def build_dataset(options: DataOptions, mode: str, annotations: str | None = Non
     if read.missing:
         print(f"{len(read.missing)} annotated videos of {annotations} are not on disk, e.g. {read.missing[0]}")
     scale = round(options.crop_size * 8 / 7)
-    transform = ClipTransform(crop_size=options.crop_size, train_scale=(scale, round(scale * 1.25)), test_scale=scale)
+    transform = _with_statistics(ClipTransform(crop_size=options.crop_size, train_scale=(scale, round(scale * 1.25)), test_scale=scale), options)
     sampling = ClipSampling(options.num_frames, options.sampling_rate, options.target_fps)
     sharing = options.video_index is not None and dist.is_available() and dist.is_initialized()
     first = not sharing or dist.get_rank() == 0
@@ -115,12 +136,21 @@ def build_dataset(options: DataOptions, mode: str, annotations: str | None = Non
     return dataset, read.classes, transform
 
 
+def _with_statistics(transform: ClipTransform, options: DataOptions) -> ClipTransform:
+    """The transform standardising with the options' statistics once resolved (else its own)."""
+    if options.mean is None and options.std is None:
+        return transform
+    return transform.with_statistics(options.mean or transform.mean, options.std or transform.std)
+
+
 def add_data_arguments(parser: argparse.ArgumentParser, defaults: DataOptions) -> argparse._ArgumentGroup:
     data = parser.add_argument_group("data")
     data.add_argument("--data", choices=DATA_SOURCES, default=defaults.data, help="where the clips come from")
-    data.add_argument("--annotations", help="training videos: list file ('path label'), class-folder root, Kinetics CSV or MiT trainingSet.csv")
-    data.add_argument("--video-root", help="folder the annotations' videos are under (list files: path prefix)")
-    data.add_argument("--categories", help="Moments in Time moments_categories.txt")
+    data.add_argument("--annotations", help="training videos: list file ('path label'), class-folder root, Kinetics CSV or MiT trainingSet.csv "
+                      "(needed for every --data but synthetic; default: none)")
+    data.add_argument("--video-root", help="folder the annotations' videos are under (list files: path prefix; default: paths as written, "
+                      "relative to the working directory; needed for kinetics and moments)")
+    data.add_argument("--categories", help="Moments in Time moments_categories.txt (needed for --data moments; default: none)")
     data.add_argument("--num-clips", type=int, default=defaults.num_clips, help="procedural training clips (new draws each epoch)")
     data.add_argument("--num-frames", type=int, default=defaults.num_frames, help="frames per clip (real videos)")
     data.add_argument("--sampling-rate", type=int, default=defaults.sampling_rate, help="frames between clip frames (real videos)")
@@ -130,12 +160,28 @@ def add_data_arguments(parser: argparse.ArgumentParser, defaults: DataOptions) -
                       "(PySlowFast uses 30 for Kinetics); default: each video's own rate")
     data.add_argument("--video-index", default=defaults.video_index, metavar="FILE",
                       help="cache of the videos' frame index (.npz): read when current, else probed once and written; "
-                      "train, val and test can share one")
+                      "train, val and test can share one (default: probe every video at start-up, keep nothing)")
     data.add_argument("--workers", type=int, default=defaults.workers,
                       help="DataLoader worker processes (kept across epochs); also the processes that probe videos")
     data.add_argument("--max-bad-videos", type=float, default=defaults.max_bad_videos,
                       help="stop once more than this share of the videos failed to decode (they are skipped and listed until then)")
+    data.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"),
+                      help="per-channel mean of RGB in [0, 1] that clips are standardised with (default: what the backbone's "
+                      "weights expect: ImageNet's for --pretrained i3d_r50, [-1, 1] for i3d, torchvision's Kinetics-400 ones "
+                      "for s3d, the checkpoint's config for PySlowFast / MMAction2 files; PySlowFast's 0.45 from scratch)")
+    data.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"),
+                      help="per-channel std (default: as --mean; PySlowFast's 0.225 from scratch)")
     return data
+
+
+def add_pretrained_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--pretrained", nargs="?", const=True, default=False, metavar="PATH",
+                       help="start the backbone from torchvision's weights (ImageNet; Kinetics-400 for s3d), or from a file: "
+                       "torchvision's state dict (offline), or for i3d_r50 a PySlowFast / MMAction2 Kinetics checkpoint "
+                       "(default: from scratch)")
+    group.add_argument("--pretrained-config", metavar="FILE",
+                       help="the PySlowFast YAML / MMAction2 .py config of a --pretrained checkpoint that does not embed its own "
+                       "(default: the one in the checkpoint)")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunOptions) -> argparse._ArgumentGroup:
@@ -144,5 +190,5 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunOptions) -> 
     run.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:1, ...")
     run.add_argument("--amp", choices=tuple(AMP_DTYPES), default=defaults.amp,
                      help="mixed precision for the weight steps (fp16 with a gradient scaler)")
-    run.add_argument("--seed", type=int, default=defaults.seed)
+    run.add_argument("--seed", type=int, default=defaults.seed, help="seeds every random generator of the run")
     return run

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+
 from darts_video.backbones import create_backbone
 from darts_video.data import save_split, stratified_split, write_label_map
 from darts_video.derive import epoch_genotype, format_decisions, select_cell
@@ -59,7 +60,10 @@ def run_search(config: SearchConfig) -> Genotype:
     if config.batch_size > per_process:
         raise ValueError(f"--batch-size {config.batch_size} is larger than a search half ({per_process} clips per process)")
     space = config.space()
-    backbone = create_backbone(config.backbone, num_classes=len(classes))
+    backbone = create_backbone(config.backbone, num_classes=len(classes), pretrained=config.pretrained,
+                               pretrained_config=config.pretrained_config)
+    config.resolve_statistics(backbone.input_statistics)  # the mean / std its weights expect, unless --mean / --std
+    transform = transform.with_statistics(config.mean, config.std)
     model = Supernet(backbone, space, config.points, config.mode, config.partial_channels, config.normalize_candidates,
                      config.recompute, seed=config.seed).to(run.device)
     directory = run.open(dataclasses.asdict(config), len(dataset.labels), config.max_bad_videos)  # every option checked: now the folder
@@ -122,7 +126,7 @@ def run_search(config: SearchConfig) -> Genotype:
         run.log(record)
         if run.is_writer:
             directory.tensorboard.add_image("alpha/probabilities", _heatmap(model.arch.op_probabilities().detach()), step)
-        run.checkpoint(components, epoch=epoch, step=step)
+        run.checkpoint(components, epoch=epoch, step=step, input_statistics={"mean": config.mean, "std": config.std})
         run.say(f"epoch {epoch + 1}/{config.epochs}: train loss {record['loss/train']:.3f}, accuracy {record['accuracy/train']:.1f} %"
                 + (f", arch val loss {record['loss/arch_val']:.3f}" if "loss/arch_val" in record else " (warm-up: α frozen)")
                 + f", op entropy {record['collapse/op_entropy/mean_relative']:.2f} of uniform, parameter-free {record['collapse/parameter_free/mean']:.2f}"

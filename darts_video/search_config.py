@@ -6,8 +6,9 @@ import argparse
 from dataclasses import dataclass, field
 
 from darts_video.backbones import list_backbones
+from darts_video.cli import HelpFormatter
 from darts_video.ops import OpConfig
-from darts_video.options import DataOptions, RunOptions, add_data_arguments, add_run_arguments
+from darts_video.options import DataOptions, PretrainedOptions, RunOptions, add_data_arguments, add_pretrained_arguments, add_run_arguments
 from darts_video.space import CONNECTIONS, SearchSpace
 from darts_video.supernet import MODES
 from darts_video.supernet.select import SELECTORS
@@ -19,7 +20,7 @@ WEIGHT_OPTIMIZERS = {"adamw": (3e-3, 1e-4), "sgd": (0.05, 3e-4)}
 
 
 @dataclass
-class SearchConfig(DataOptions, RunOptions):
+class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
     out: str = "runs/search"
     num_clips: int = 2000
     backbone: str = "tiny"
@@ -77,25 +78,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Search an attention cell with a differentiable supernet. With no arguments: the built-in "
         "procedural dataset and the tiny backbone, on CPU, in a few minutes.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_data_arguments(parser, defaults)
     model = parser.add_argument_group("model and search space")
-    model.add_argument("--backbone", choices=list_backbones(), default=defaults.backbone)
+    model.add_argument("--backbone", choices=list_backbones(), default=defaults.backbone, help="the network the cells go into")
     model.add_argument("--points", nargs="+", help="insertion points (default: the backbone's)")
     model.add_argument("--ops", nargs="+", default=defaults.ops, metavar="PATTERN", help="candidate operations, shell-style patterns")
     model.add_argument("--nodes", type=int, default=defaults.nodes, help="operation nodes per cell, K")
-    model.add_argument("--connections", choices=tuple(CONNECTIONS), default=defaults.connections)
+    model.add_argument("--connections", choices=tuple(CONNECTIONS), default=defaults.connections, help="which earlier states a node may read")
     model.add_argument("--reduction", type=int, default=defaults.reduction, help="dot-product attention uses C // reduction channels")
-    model.add_argument("--heads", type=int, default=defaults.heads)
+    model.add_argument("--heads", type=int, default=defaults.heads, help="attention heads of dot-product operations")
+    add_pretrained_arguments(model)
     search = parser.add_argument_group("search")
     search.add_argument("--mode", choices=MODES, default=defaults.mode, help="darts: full mixture; gdas: one sampled op per node; pc: partial channels")
     search.add_argument("--order", type=int, choices=(1, 2), default=defaults.order, help="first- or second-order architecture gradient")
     search.add_argument("--partial-channels", type=int, default=defaults.partial_channels, help="pc mode: mix 1/k of the channels")
-    search.add_argument("--normalize-candidates", action="store_true", help="affine-free BatchNorm after every candidate with weights: α is the only scale of its contribution")
-    search.add_argument("--epochs", type=int, default=defaults.epochs)
+    search.add_argument("--normalize-candidates", action="store_true",
+                        help="affine-free BatchNorm after every candidate with weights: α is the only scale of its contribution")
+    search.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the search-train half")
     search.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs, help="epochs with α and β frozen")
-    search.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    search.add_argument("--batch-size", type=int, default=defaults.batch_size, help="clips per step and process, in each half")
     search.add_argument("--optimizer", choices=tuple(WEIGHT_OPTIMIZERS), default=defaults.optimizer, help="the weights' optimiser (cosine schedule)")
     search.add_argument("--lr", type=float, help="weight learning rate (default: " + ", ".join(f"{name} {lr:g}" for name, (lr, _) in WEIGHT_OPTIMIZERS.items()) + ")")
     search.add_argument("--arch-lr", type=float, default=defaults.arch_lr, help="α/β learning rate (Adam)")

@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from darts_video.backbones.statistics import InputStatistics
 from darts_video.cell import Cell
-from darts_video.data import BadVideoLog, collate_clips, write_label_map
+from darts_video.data import BadVideoLog, ClipTransform, collate_clips, write_label_map
 from darts_video.diagram import genotype_to_text
 from darts_video.engine import CheckpointError, distributed, load_checkpoint, weight_step
 from darts_video.engine.loop import EpochMeter, TrainingRun
@@ -38,7 +39,9 @@ def run_training(config: TrainConfig) -> dict:
         raise ValueError(f"--batch-size {config.batch_size} x {run.world_size} processes is larger than the {len(train_set)} training clips")
     genotype, source = config.resolve_genotype()
     arch = architecture(config, genotype, len(classes))
-    model = build_model(arch, config.pretrained).to(run.device)
+    model = build_model(arch, config.pretrained, config.pretrained_config).to(run.device)
+    config.resolve_statistics(model.input_statistics)  # the mean / std its weights expect, unless --mean / --std
+    transform = transform.with_statistics(config.mean, config.std)
     directory = run.open(dataclasses.asdict(config), len(train_set.labels), config.max_bad_videos)  # every option checked: now the folder
     run.say(f"model: {config.backbone} with {source}" + (f"\n{genotype_to_text(genotype)}" if genotype else ""))
     if run.is_writer:
@@ -78,7 +81,8 @@ def run_training(config: TrainConfig) -> dict:
         run.log(record)
         is_best = val["clip/top1"] > best
         best = max(best, val["clip/top1"])
-        run.checkpoint(components, is_best=is_best, epoch=epoch, step=step, best=best, architecture=arch, classes=classes)
+        run.checkpoint(components, is_best=is_best, epoch=epoch, step=step, best=best, architecture=arch, classes=classes,
+                       input_statistics={"mean": config.mean, "std": config.std})
         run.say(f"epoch {epoch + 1}/{config.epochs}: train loss {record['loss/train']:.3f}, accuracy {record['accuracy/train']:.1f} %, "
                 f"val top-1 {val['clip/top1']:.1f} % (one clip per video)")
 
@@ -89,11 +93,11 @@ def run_training(config: TrainConfig) -> dict:
         report = format_evaluation(test, f"test ({config.backbone}, {source})")
         run.say(report)
         atomic_write_text(directory.path / "test.md", report)
-        examples = transform.normalize(collate_clips([val_set[i] for i in range(min(4, len(val_set)))])["video"].to(run.device))
-        summary["cost"] = _cost(model, examples)
+        raw_examples = collate_clips([val_set[i] for i in range(min(4, len(val_set)))])["video"].to(run.device)  # uint8 (N, 3, T, H, W)
+        summary["cost"] = _cost(model, transform.normalize(raw_examples))
         run.say(format_cost(summary["cost"]))
         if config.export:
-            summary["export"] = _export(model, examples, directory.path / "model.pt2")
+            summary["export"] = _export(model, raw_examples, transform, directory.path / "model.pt2")
             run.say(f"exported {summary['export']['path']} (max |difference| to the trained model: {summary['export']['max_abs_difference']:.2e})")
         if run.bad_videos.failures:
             summary["bad_videos"] = str(run.bad_videos.write(directory.path / "bad_videos.txt"))
@@ -121,6 +125,7 @@ def evaluate_checkpoint(config: TrainConfig, checkpoint: str | None = None) -> d
     path = Path(checkpoint) if checkpoint else Path(config.out) / "checkpoints" / "latest.pt"
     genotype, source = config.resolve_genotype()
     state = load_checkpoint(path)
+    config.resolve_statistics(InputStatistics.recorded(state.get("input_statistics"), str(path)))  # as it was trained
     classes = state.get("classes", [])  # the training set's label map
     arch = architecture(config, genotype, len(classes))
     _check_architecture(state, arch, path)
@@ -161,10 +166,12 @@ def _cost(model: torch.nn.Module, clips: torch.Tensor) -> dict:
     return cost_report(model, clips, blocks)
 
 
-def _export(model: torch.nn.Module, clips: torch.Tensor, path: Path) -> dict:
-    """Export, load the file back and compare its outputs with the model's on real clips (N, 3, T, H, W)."""
-    export_model(model, clips, path)
+def _export(model: torch.nn.Module, clips: torch.Tensor, transform: ClipTransform, path: Path) -> dict:
+    """Export (taking uint8 clips, standardised inside), load the file back and compare its outputs
+    with the model's on real clips (N, 3, T, H, W)."""
+    export_model(model, clips, path, transform.mean, transform.std)
     model.eval()
     with torch.no_grad():
-        difference = (load_exported(path)(clips) - model(clips)).abs().max().item()
-    return {"path": str(path), "max_abs_difference": difference}
+        difference = (load_exported(path)(clips) - model(transform.normalize(clips))).abs().max().item()
+    return {"path": str(path), "max_abs_difference": difference, "input": "uint8 RGB (N, 3, T, H, W)",
+            "mean": list(transform.mean), "std": list(transform.std)}

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from darts_video.backbones import list_backbones
+from darts_video.cli import HelpFormatter
 from darts_video.engine.optim import OPTIMIZERS
 from darts_video.genotype import Genotype, get_genotype, named_genotypes
 from darts_video.models import create_model
-from darts_video.options import DataOptions, RunOptions, add_data_arguments, add_run_arguments
+from darts_video.options import DataOptions, PretrainedOptions, RunOptions, add_data_arguments, add_pretrained_arguments, add_run_arguments
 
 DEFAULT_SEARCH_GENOTYPE = Path("runs/search/genotype.json")  # where a default search leaves its cell
 FALLBACK_GENOTYPE = "non_local"
@@ -18,7 +19,7 @@ BASELINES = ("none", "nonlocal")
 
 
 @dataclass
-class TrainConfig(DataOptions, RunOptions):
+class TrainConfig(DataOptions, RunOptions, PretrainedOptions):
     out: str = "runs/train"
     val_annotations: str | None = None
     test_annotations: str | None = None
@@ -27,7 +28,6 @@ class TrainConfig(DataOptions, RunOptions):
     points: list[str] | None = None
     genotype: str | None = None
     baseline: str | None = None
-    pretrained: bool | str = False
     epochs: int = 8
     warmup_epochs: int = 1
     batch_size: int = 32
@@ -75,10 +75,10 @@ def architecture(config: TrainConfig, genotype: Genotype | None, num_classes: in
             "baseline": config.baseline, "genotype": genotype.to_dict() if genotype is not None else None}
 
 
-def build_model(arch: dict, pretrained: bool | str = False):
+def build_model(arch: dict, pretrained: bool | str = False, pretrained_config: str | None = None):
     genotype = Genotype.from_dict(arch["genotype"], "checkpoint architecture") if arch["genotype"] is not None else None
     return create_model(arch["backbone"], arch["num_classes"], genotype=genotype, baseline=arch["baseline"] or "none",
-                        points=arch["points"], pretrained=pretrained)
+                        points=arch["points"], pretrained=pretrained, pretrained_config=pretrained_config)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,27 +86,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Retrain a searched cell (or a baseline) inside a video backbone, then test it with several views "
         "per video. With no arguments: the built-in dataset, the tiny backbone and the latest default search's cell, on CPU.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     data = add_data_arguments(parser, defaults)
-    data.add_argument("--val-annotations", help="validation videos (same format as --annotations); also the test set unless --test-annotations")
-    data.add_argument("--test-annotations", help="videos of the final multi-view test")
+    data.add_argument("--val-annotations", help="validation videos (same format as --annotations); also the test set unless --test-annotations "
+                      "(needed for real videos; default: none)")
+    data.add_argument("--test-annotations", help="videos of the final multi-view test (default: --val-annotations)")
     data.add_argument("--num-val-clips", type=int, default=defaults.num_val_clips, help="procedural validation and test clips")
     model = parser.add_argument_group("model")
-    model.add_argument("--backbone", choices=list_backbones(), default=defaults.backbone)
+    model.add_argument("--backbone", choices=list_backbones(), default=defaults.backbone, help="the network to retrain")
     model.add_argument("--points", nargs="+", help="insertion points (default: the backbone's)")
     model.add_argument("--genotype", help=f"cell: a genotype JSON or a registered name ({', '.join(named_genotypes())}); "
                        f"default: {DEFAULT_SEARCH_GENOTYPE} if present, else {FALLBACK_GENOTYPE}")
-    model.add_argument("--baseline", choices=BASELINES, help="instead of a cell: none (the bare backbone) or nonlocal blocks")
-    model.add_argument("--pretrained", nargs="?", const=True, default=False, metavar="PATH",
-                       help="initialise from torchvision's weights, or from a file of them (offline)")
+    model.add_argument("--baseline", choices=BASELINES, help="instead of a cell: none (the bare backbone) or nonlocal blocks (default: a cell, see --genotype)")
+    add_pretrained_arguments(model)
     optim = parser.add_argument_group("optimisation")
-    optim.add_argument("--epochs", type=int, default=defaults.epochs)
+    optim.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the training set")
     optim.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs, help="linear learning-rate warm-up, then cosine")
     optim.add_argument("--batch-size", type=int, default=defaults.batch_size, help="per process")
     optim.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer, help="sgd: momentum 0.9, as PySlowFast")
-    optim.add_argument("--lr", type=float, default=defaults.lr)
-    optim.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    optim.add_argument("--lr", type=float, default=defaults.lr, help="peak learning rate, after the warm-up")
+    optim.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="decoupled (AdamW) or L2 (SGD) weight decay")
     test = parser.add_argument_group("test")
     test.add_argument("--test-clips", type=int, default=defaults.test_clips, help="clips per video in the multi-view test (real videos)")
     test.add_argument("--test-crops", type=int, default=defaults.test_crops, help="spatial crops per clip (1 or 3)")

@@ -6,7 +6,7 @@ Reads the run's config.json (two folders up) for the search space, the selector 
 options, rebuilds the supernet from the checkpoint and runs the selector: the perturbation
 selector measures on the run's search-val half (``--subset N`` draws another subset of it, to
 check that the supported decisions stay; ``--video-root`` etc. point at the videos if they moved).
-Writes OUT.json plus OUT.dot (and .png/.svg).
+Writes OUT.json plus the cell diagram OUT.dot, OUT.png and OUT.svg.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from darts_video.cli import DocstringHelpFormatter
 from darts_video.derive import format_decisions, load_search, select_cell
 from darts_video.diagram import genotype_to_text, write_diagram
 from darts_video.engine import CheckpointError
@@ -22,17 +23,21 @@ from darts_video.genotype import GenotypeError
 from darts_video.supernet.select import SELECTORS
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=DocstringHelpFormatter)
     parser.add_argument("checkpoint", type=Path, help="a search checkpoint (RUN/checkpoints/*.pt)")
     parser.add_argument("--out", type=Path, help="output stem (default: RUN/derived_epoch_<N>[_subset<K>])")
     parser.add_argument("--selector", choices=SELECTORS, help="default: the run's")
     parser.add_argument("--subset", type=int, default=0, help="which random subset of the search-val half to select on (0: the search's own)")
     parser.add_argument("--selection-clips", type=int, help="default: the run's")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="where the supernet runs")
     for name in ("annotations", "video-root", "categories"):
-        parser.add_argument(f"--{name}", help="the run's data option, where the videos have moved")
-    args = parser.parse_args()
+        parser.add_argument(f"--{name}", help="the run's data option, where the videos have moved (default: the run's)")
+    return parser
+
+
+def main() -> int:
+    args = build_parser().parse_args()
     run = args.checkpoint.resolve().parent.parent
     overrides = {k: v for k, v in vars(args).items() if k in ("selector", "selection_clips", "annotations", "video_root", "categories") and v is not None}
     try:

@@ -1,7 +1,7 @@
 """Print the search space or a genotype, and draw a genotype's cell.
 
     python scripts/describe.py space [--ops 'dot_*' identity] [--nodes 3] [--connections dense]
-    python scripts/describe.py genotype divided_space_time [--out cell]   # writes cell.dot (+ .png/.svg)
+    python scripts/describe.py genotype divided_space_time [--out cell]   # writes cell.dot, .png and .svg
     python scripts/describe.py genotype runs/search/genotype.json --space --nodes 3
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from darts_video.cli import DocstringHelpFormatter
 from darts_video.diagram import genotype_to_text, write_diagram
 from darts_video.genotype import GenotypeError, get_genotype, named_genotypes
 from darts_video.ops import OpConfig
@@ -28,16 +29,20 @@ def space_from(args: argparse.Namespace) -> SearchSpace:
     return SearchSpace.from_patterns(args.ops, num_nodes=args.nodes, connections=args.connections, op_config=OpConfig(args.reduction, args.heads))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=DocstringHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     add_space_arguments(commands.add_parser("space", help="print the candidate operations and connections"))
-    genotype_parser = commands.add_parser("genotype", help="print and draw a genotype")
+    genotype_parser = commands.add_parser("genotype", help="print and draw a genotype", formatter_class=DocstringHelpFormatter)
     genotype_parser.add_argument("genotype", help=f"a genotype JSON file or a registered name: {', '.join(named_genotypes())}")
-    genotype_parser.add_argument("--out", metavar="STEM", help="write STEM.dot, and STEM.png / STEM.svg when Graphviz is installed")
+    genotype_parser.add_argument("--out", metavar="STEM", help="also draw the cell: STEM.dot, STEM.png and STEM.svg (default: print it only)")
     genotype_parser.add_argument("--space", action="store_true", help="also check the genotype belongs to the space given by the options below")
     add_space_arguments(genotype_parser)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     try:
         if args.command == "space":
@@ -51,8 +56,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         written = write_diagram(genotype, args.out, title=args.genotype)
         print("wrote " + ", ".join(map(str, written)))
-        if len(written) == 1:
-            print("(install Graphviz for PNG/SVG: apt-get install graphviz)")
     return 0
 
 

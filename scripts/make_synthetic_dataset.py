@@ -13,32 +13,36 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tqdm import tqdm
-
+from darts_video.cli import DocstringHelpFormatter
 from darts_video.data.annotations import write_label_map
 from darts_video.data.encode import write_video
 from darts_video.data.synthetic import CLASSES, SyntheticVideoDataset
+from darts_video.engine.progress import progress
 from darts_video.utils.files import atomic_write_text
 
 
 def write_split(out: Path, split: str, num_clips: int, seed: int) -> Path:
     dataset = SyntheticVideoDataset(num_clips, split=split, seed=seed)
     lines = []
-    for index in tqdm(range(num_clips), desc=f"{split:>5}", unit="clip"):
+    for index in progress(range(num_clips), f"{split:>5}", unit="clip"):
         relative = Path("videos") / split / f"{index:06d}_{CLASSES[dataset.label(index)]}.mp4"
         write_video(out / relative, dataset.clip(index))
         lines.append(f"{relative} {dataset.label(index)}\n")
     return atomic_write_text(out / f"{split}.txt", "".join(lines))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=DocstringHelpFormatter)
     parser.add_argument("out", type=Path, help="output folder")
     parser.add_argument("--train", type=int, default=2000, help="training clips")
     parser.add_argument("--val", type=int, default=800, help="validation clips")
     parser.add_argument("--test", type=int, default=800, help="test clips")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--seed", type=int, default=0, help="the procedural dataset's seed")
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     for split in ("train", "val", "test"):
         count = getattr(args, split)
         if count > 0:

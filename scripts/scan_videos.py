@@ -16,11 +16,11 @@ import sys
 from multiprocessing import Pool
 from pathlib import Path
 
-from tqdm import tqdm
-
+from darts_video.cli import DocstringHelpFormatter
 from darts_video.data.annotations import read_list_file, write_exclusions
 from darts_video.data.decode import VideoDecodeError, decode_frames
 from darts_video.data.index import VideoIndex, build_index
+from darts_video.engine.progress import progress
 
 
 _index: VideoIndex | None = None  # each worker's copy of the frame index
@@ -44,21 +44,25 @@ def check_video(job: tuple[int, bool]) -> tuple[str, str | None]:
     return path, None
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=DocstringHelpFormatter)
     parser.add_argument("list", type=Path, help="a 'path label' list file")
-    parser.add_argument("--prefix", type=Path, help="folder the list's paths are relative to")
+    parser.add_argument("--prefix", type=Path, help="folder the list's paths are relative to (default: the working directory)")
     parser.add_argument("--out", type=Path, default=Path("bad_videos.txt"), help="where to write the bad list")
     parser.add_argument("--workers", type=int, default=4, help="parallel processes")
     parser.add_argument("--full", action="store_true", help="decode every frame, not only the first and last")
-    parser.add_argument("--video-index", type=Path, help="write (or bring up to date) the videos' frame index in this .npz file")
-    args = parser.parse_args()
+    parser.add_argument("--video-index", type=Path, help="write (or bring up to date) the videos' frame index in this .npz file (default: write none)")
+    return parser
+
+
+def main() -> int:
+    args = build_parser().parse_args()
 
     paths = sorted({entry.path for entry in read_list_file(args.list, args.prefix).entries})
     index = build_index(paths, args.video_index, args.workers)
     jobs = [(row, args.full) for row in range(len(paths))]
     with Pool(args.workers, initializer=_keep_index, initargs=(index,)) as pool:
-        results = list(tqdm(pool.imap_unordered(check_video, jobs, chunksize=4), total=len(jobs), desc="scanning", unit="video"))
+        results = list(progress(pool.imap_unordered(check_video, jobs, chunksize=4), "scanning", unit="video", total=len(jobs)))
     bad = sorted((path, reason) for path, reason in results if reason is not None)
     write_exclusions(bad, args.out)
     print(f"{len(paths) - len(bad)} good, {len(bad)} bad of {len(paths)} videos; bad list: {args.out}")

@@ -4,6 +4,7 @@ import os
 import sys
 from pathlib import Path
 
+from darts_video.backbones.pretrained import PretrainedWeightsError
 from darts_video.data import TooManyBadVideos
 from darts_video.engine import CheckpointError, NonFiniteLoss, RunConfigMismatch, distributed
 from darts_video.genotype import GenotypeError
@@ -15,7 +16,8 @@ def main() -> int:
     try:
         config = config_from_args(build_parser().parse_args())
         run_search(config)
-    except (ValueError, KeyError, GenotypeError, RunConfigMismatch, CheckpointError, NonFiniteLoss, TooManyBadVideos) as error:
+    except (ValueError, KeyError, GenotypeError, RunConfigMismatch, CheckpointError, NonFiniteLoss, TooManyBadVideos,
+            PretrainedWeightsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     finally:

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from darts_video.backbones.base import VideoBackbone
 
@@ -35,3 +36,13 @@ def temporal_mean_task(generator: torch.Generator, channels: int = 8) -> tuple[t
     spatiotemporal attention mix other positions; the identity has nothing to add)."""
     x = torch.randn(16, channels, 4, 4, 4, generator=generator)  # (N, C, T, H, W)
     return x, x + x.mean(dim=2, keepdim=True)
+def calibrate_batch_norms(model: nn.Module, inputs: torch.Tensor) -> nn.Module:
+    """Running statistics of real activations (one batch, in eval mode after): with random ones the
+    signal of a deep random network fades and every input gives the same logits, so comparing two
+    networks' logits would compare two constants."""
+    for layer in model.modules():
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            layer.momentum = 1.0
+    with torch.no_grad():
+        model.train()(inputs)
+    return model.eval()

@@ -12,12 +12,14 @@ def test_bench_ops_quick_prints_both_tables():
     assert result.returncode == 0, result.stderr
     assert "| dot_spatiotemporal_softmax |" in result.stdout
     assert "fwd+bwd speed-up" in result.stdout
+    assert "[ Operations, forward+backward" in result.stdout and "naive forward+backward  |" in result.stdout  # Compare's tables
 
 
 def test_bench_data_quick_prints_both_tables():
     result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_data.py"), "--quick"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "| 320x240, 2 s | 50 |" in result.stdout
+    assert "16x2 clip (PyAV)" in result.stdout and "Times are in" in result.stdout
     assert "2 workers clips/s (decord)" in result.stdout and "PyAV / decord" in result.stdout  # "–" without decord
 
 
@@ -37,6 +39,7 @@ def test_bench_search_quick_prints_the_table():
     result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_search.py"), "--quick"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "| gdas weight step |" in result.stdout and "2nd / 1st order" in result.stdout
+    assert "[----" in result.stdout and "Search steps" in result.stdout and "Times are in" in result.stdout
 
 
 def test_bench_models_quick_prints_every_arm():
@@ -44,3 +47,4 @@ def test_bench_models_quick_prints_every_arm():
     assert result.returncode == 0, result.stderr
     for row in ("| tiny | 8x32² | bare |", "| s3d | 8x32² | non-local |", "| s3d | 8x32² | cell (divided_space_time) |"):
         assert row in result.stdout
+    assert "|  tiny 8x32²  |  s3d 8x32²" in result.stdout  # Compare: one column per backbone and clip

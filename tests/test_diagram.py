@@ -1,8 +1,9 @@
-"""Text and Graphviz renderings of a cell, and the describe command that prints and draws them."""
+"""Text, Graphviz and matplotlib renderings of a cell, and the describe command that prints and draws them."""
 
 import random
 import re
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -42,9 +43,26 @@ def test_graphviz_renders_png_and_svg(tmp_path):
     assert "<svg" in (tmp_path / "cell.svg").read_text()
 
 
-def test_without_graphviz_only_the_dot_file_is_written(tmp_path, monkeypatch):
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"  # a PNG, its header chunk first
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.mark.parametrize("nodes, seed", [(2, 0), (4, 1), (4, 3)])
+def test_without_graphviz_matplotlib_draws_the_png_and_svg(tmp_path, monkeypatch, nodes, seed):
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    assert write_diagram(get_genotype("non_local"), tmp_path / "cell") == [tmp_path / "cell.dot"]
+    genotype = SearchSpace(num_nodes=nodes).sample(random.Random(seed))
+    written = write_diagram(genotype, tmp_path / "cell", title="searched cell")
+    assert written == [tmp_path / "cell.dot", tmp_path / "cell.png", tmp_path / "cell.svg"]
+    width, height = png_size(tmp_path / "cell.png")
+    assert 600 <= width <= 2000 and 250 <= height <= 1200 and width > height  # laid out left to right
+    svg = (tmp_path / "cell.svg").read_text()
+    texts = " ".join(re.findall(r"<text[^>]*>(.*?)</text>", svg, re.DOTALL))  # labels stay text (svg.fonttype none)
+    for number, node in enumerate(genotype.nodes, start=1):
+        assert f"{number}: {node.op.type}" in texts and (node.op.dim is None or node.op.dim in texts)
+    assert "searched cell" in texts and "x + cell(x)" in texts and "norm (scale 0 at init)" in texts
+    assert svg.count("<path") >= 2 * len(genotype.nodes) + 2  # boxes and edges are drawn, not just the labels
 
 
 def run_describe(*args: str) -> subprocess.CompletedProcess:
@@ -61,7 +79,7 @@ def test_describe_genotype_prints_and_draws(tmp_path):
     result = run_describe("genotype", "divided_space_time", "--out", str(tmp_path / "cell"))
     assert result.returncode == 0, result.stderr
     assert "node 2 = dot_temporal_softmax(node 1)" in result.stdout
-    assert (tmp_path / "cell.dot").exists()
+    assert (tmp_path / "cell.dot").exists() and (tmp_path / "cell.png").exists() and (tmp_path / "cell.svg").exists()
 
 
 def test_describe_rejects_a_bad_genotype_before_anything_else(tmp_path):

@@ -12,7 +12,7 @@ import torch
 from helpers import VIDEOS
 
 RANK_SCRIPT = """
-import json, os, sys
+import hashlib, json, os, sys
 import torch
 torch.set_num_threads(1)
 from darts_video.engine import distributed
@@ -23,8 +23,9 @@ config = SearchConfig(out=sys.argv[1], num_clips=64, epochs=2, warmup_epochs=1, 
                       selection_clips=16)
 genotype = run_search(config)
 compact = dict(separators=(",", ":"))
-print("RANK", os.environ["RANK"], json.dumps([[n.input, n.op.name] for n in genotype.nodes], **compact),
-      json.dumps(genotype.to_dict()["evidence"], **compact), flush=True)
+evidence = hashlib.sha256(json.dumps(genotype.to_dict()["evidence"]).encode()).hexdigest()
+# one write per line: torchrun's workers write unbuffered, and print's pieces from two ranks would interleave
+sys.stdout.write(f"RANK {os.environ['RANK']} {json.dumps([[n.input, n.op.name] for n in genotype.nodes], **compact)} {evidence}\\n")
 distributed.teardown()
 """
 
@@ -42,7 +43,9 @@ def run_two_ranks(tmp_path: Path, mode: str) -> tuple[list[str], subprocess.Comp
                "--master_port", str(free_port()), str(script), str(tmp_path / "run"), mode]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    return [line for line in result.stdout.splitlines() if line.startswith("RANK ")], result
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RANK ")]
+    assert len(lines) == 2, f"stdout: {result.stdout[-2000:]}\nstderr: {result.stderr[-2000:]}"
+    return lines, result
 
 
 def test_two_gdas_ranks_derive_the_same_genotype_and_only_rank_zero_writes(tmp_path):
@@ -72,8 +75,8 @@ from darts_video.engine import distributed
 from darts_video.train import run_training
 summary = run_training(train_config(sys.argv[1]))
 compact = dict(sort_keys=True, separators=(",", ":"))
-print("RANK", os.environ["RANK"], json.dumps(summary["test"], **compact), flush=True)
-print("VIEWS", os.environ["RANK"], json.dumps(real_video_views(), **compact), flush=True)
+sys.stdout.write(f"RANK {os.environ['RANK']} {json.dumps(summary['test'], **compact)}\\n")  # one write per line (see above)
+sys.stdout.write(f"VIEWS {os.environ['RANK']} {json.dumps(real_video_views(), **compact)}\\n")
 distributed.teardown()
 """
 

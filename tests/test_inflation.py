@@ -12,7 +12,7 @@ from torchvision.models import GoogLeNet, resnet50
 from darts_video.backbones.i3d import I3D
 from darts_video.backbones.i3d_r50 import I3DResNet50
 from darts_video.backbones.inflate import Temporal, inflate, inflate_conv
-from tests.helpers import relative_error
+from tests.helpers import calibrate_batch_norms, relative_error
 
 
 def randomise_batch_norms(model: nn.Module) -> None:
@@ -64,27 +64,26 @@ def test_inflate_refuses_layers_it_has_no_rule_for() -> None:
 @pytest.mark.parametrize("frames", (4, 8))
 def test_i3d_r50_on_a_static_clip_gives_the_resnet50_logits(frames: int) -> None:
     torch.manual_seed(0)
-    resnet = resnet50(num_classes=10).eval()
-    randomise_batch_norms(resnet)
+    resnet = calibrate_batch_norms(resnet50(num_classes=10), torch.randn(4, 3, 64, 64))
     video_net = I3DResNet50(resnet, num_classes=10).eval()
     image = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         expected, logits = resnet(image), video_net(static_clip(image, frames))
-    assert expected.abs().max() > 1e-3  # the comparison is not between two vectors of zeros
-    assert relative_error(logits, expected) < 1e-4
+    assert relative_error(expected[0], expected[1]) > 1e-2  # the logits depend on the input: not two constants compared
+    assert relative_error(logits, expected) < 1e-3
 
 
 @pytest.mark.parametrize("frames", (8, 16))
 def test_i3d_on_a_static_clip_gives_the_googlenet_logits(frames: int) -> None:
     torch.manual_seed(0)
-    googlenet = GoogLeNet(num_classes=10, aux_logits=False, transform_input=True, init_weights=True).eval()
-    randomise_batch_norms(googlenet)
+    googlenet = calibrate_batch_norms(GoogLeNet(num_classes=10, aux_logits=False, transform_input=False, init_weights=True),
+                                      torch.randn(4, 3, 64, 64))
     video_net = I3D(googlenet, num_classes=10).eval()
     image = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         expected, logits = googlenet(image), video_net(static_clip(image, frames))
-    assert expected.abs().max() > 1e-3
-    assert relative_error(logits, expected) < 1e-4
+    assert relative_error(expected[0], expected[1]) > 1e-2
+    assert relative_error(logits, expected) < 1e-3
 
 
 def test_i3d_r50_inflates_the_non_local_networks_temporal_pattern() -> None:

@@ -100,7 +100,7 @@ def test_pretrained_weights_that_do_not_fit_name_the_keys(tmp_path) -> None:
         create_backbone("i3d_r50", pretrained=str(tmp_path / "other.pt"))
     with pytest.raises(PretrainedWeightsError, match="missing.pt does not exist"):
         create_backbone("i3d_r50", pretrained=str(tmp_path / "missing.pt"))
-    with pytest.raises(ValueError, match="tiny backbone has no pretrained weights"):
+    with pytest.raises(ValueError, match="tiny backbone has no published pretrained weights"):
         create_backbone("tiny", pretrained=True)
 
 

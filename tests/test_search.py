@@ -54,7 +54,7 @@ def test_a_search_writes_every_artifact_and_tensorboard_holds_the_expected_tags(
     assert (images[-1].width, images[-1].height) == (3 * 12, 2 * 12)  # 3 candidates x 2 nodes
     assert load_checkpoint(run / "checkpoints" / "latest.pt")["epoch"] == 1
     summary = json.loads((run / "summary.json").read_text())
-    assert (run / "cell.dot").exists() and summary["genotype"] == str(genotype_path)
+    assert all((run / f"cell.{ext}").exists() for ext in ("dot", "png", "svg")) and summary["genotype"] == str(genotype_path)
     # the selector's evidence: every decision measured, the unsupported ones flagged in the summary
     assert genotype.selector == "perturbation" and [(d.node, d.kind) for d in genotype.evidence] == [(1, "op"), (2, "op"), (2, "input")]
     assert all(set(d.scores) == set(OPS) for d in genotype.evidence if d.kind == "op")

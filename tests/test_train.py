@@ -54,7 +54,7 @@ def test_summary_reports_cost_and_an_export_that_loads_without_the_package(tmp_p
     assert list(cost["blocks"]) == ["stage2"] and 0 < cost["blocks"]["stage2"]["flops_per_clip"] < cost["flops_per_clip"]
     assert summary["export"]["max_abs_difference"] < 1e-5
     exported = load_exported(summary["export"]["path"])
-    assert exported(torch.randn(5, 3, 8, 32, 32)).shape == (5, 8)  # any batch size
+    assert exported(torch.randint(0, 256, (5, 3, 8, 32, 32), dtype=torch.uint8)).shape == (5, 8)  # any batch size, uint8 clips
 
 
 class Killed(Exception):

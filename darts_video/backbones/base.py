@@ -11,9 +11,17 @@ from collections import OrderedDict
 
 from torch import nn
 
+from darts_video.backbones.statistics import PYSLOWFAST, InputStatistics
+
 
 class VideoBackbone(nn.Module):
-    """A video classifier, input (N, 3, T, H, W), output logits (N, num_classes)."""
+    """A video classifier, input (N, 3, T, H, W), output logits (N, num_classes).
+
+    ``input_statistics``: the mean / std its weights expect; factories that load pretrained
+    weights set those of the weights, a network trained from scratch keeps PySlowFast's.
+    """
+
+    input_statistics: InputStatistics = PYSLOWFAST
 
     def insertion_points(self) -> dict[str, int]:
         """Every place an attention block may go: block path -> channels of its output."""

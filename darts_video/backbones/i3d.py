@@ -8,14 +8,14 @@ an Inception block follows the paper's placement of attention (AttentionNAS, §4
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 from torchvision.models import GoogLeNet, GoogLeNet_Weights
 
 from darts_video.backbones.base import VideoBackbone, branch_channels
 from darts_video.backbones.inflate import Temporal, inflate
-from darts_video.backbones.pretrained import Pretrained, load_pretrained
+from darts_video.backbones.pretrained import Pretrained, load_pretrained, refuse_pretrained_config
 from darts_video.backbones.registry import register_backbone
+from darts_video.backbones.statistics import MINUS_ONE_TO_ONE
 
 _BLOCKS = ("inception3a", "inception3b", "inception4a", "inception4b", "inception4c", "inception4d", "inception4e",
            "inception5a", "inception5b")
@@ -35,8 +35,10 @@ class I3D(VideoBackbone):
 
     def __init__(self, googlenet: GoogLeNet, num_classes: int, dropout: float = 0.5) -> None:
         super().__init__()
+        if googlenet.transform_input:
+            raise ValueError("I3D takes clips standardised with its input_statistics; build the GoogLeNet with "
+                             "transform_input=False (for its ImageNet weights the statistics put RGB in [-1, 1])")
         inflated = inflate(googlenet, _i3d_temporal)
-        self.transform_input = googlenet.transform_input
         for name in ("conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",
                      "inception4a", "inception4b", "inception4c", "inception4d", "inception4e", "maxpool4",
                      "inception5a", "inception5b"):
@@ -53,8 +55,6 @@ class I3D(VideoBackbone):
         return ("inception4b", "inception4c", "inception4d", "inception4e", "inception5a")
 
     def forward(self, x: Tensor) -> Tensor:  # (N, 3, T, H, W)
-        if self.transform_input:  # torchvision's GoogLeNet weights expect inputs in [-1, 1]
-            x = _to_googlenet_range(x)
         x = self.maxpool2(self.conv3(self.conv2(self.maxpool1(self.conv1(x)))))  # (N, 192, T/2, H/8, W/8)
         x = self.maxpool3(self.inception3b(self.inception3a(x)))  # (N, 480, T/4, H/16, W/16)
         for block in (self.inception4a, self.inception4b, self.inception4c, self.inception4d, self.inception4e):
@@ -63,19 +63,22 @@ class I3D(VideoBackbone):
         return self.fc(self.dropout(x.mean(dim=(2, 3, 4))))  # (N, num_classes)
 
 
-def _to_googlenet_range(x: Tensor) -> Tensor:
-    mean = torch.tensor([0.485, 0.456, 0.406], device=x.device, dtype=x.dtype).view(1, 3, 1, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225], device=x.device, dtype=x.dtype).view(1, 3, 1, 1, 1)
-    return (x * std + mean - 0.5) / 0.5
-
-
 def googlenet_2d(num_classes: int = 1000, pretrained: Pretrained = False) -> GoogLeNet:
-    """torchvision's GoogLeNet without auxiliary heads, with its ImageNet weights if asked."""
-    model = GoogLeNet(num_classes=num_classes, aux_logits=False, transform_input=pretrained is not False, init_weights=True)
+    """torchvision's GoogLeNet without auxiliary heads, with its ImageNet weights if asked.
+
+    Without ``transform_input``: torchvision's ImageNet weights take RGB in [-1, 1], and torchvision
+    maps ImageNet-standardised inputs back to that range inside the model; here the clips are
+    standardised to [-1, 1] directly (``MINUS_ONE_TO_ONE``), so the model holds no hidden statistics.
+    """
+    model = GoogLeNet(num_classes=num_classes, aux_logits=False, transform_input=False, init_weights=True)
     load_pretrained(model, pretrained, GoogLeNet_Weights.IMAGENET1K_V1, head="fc")
     return model
 
 
 @register_backbone("i3d")
-def i3d(num_classes: int = 400, pretrained: Pretrained = False) -> I3D:
-    return I3D(googlenet_2d(num_classes, pretrained), num_classes)
+def i3d(num_classes: int = 400, pretrained: Pretrained = False, pretrained_config: str | None = None) -> I3D:
+    refuse_pretrained_config("i3d", pretrained_config)
+    model = I3D(googlenet_2d(num_classes, pretrained), num_classes)
+    if pretrained is not False:
+        model.input_statistics = MINUS_ONE_TO_ONE
+    return model

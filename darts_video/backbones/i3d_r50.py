@@ -5,6 +5,10 @@ convolution of a bottleneck becomes 3×1×1 in every block of res2 and in altern
 res3-res5 (starting with the first, res5 with the second), all other kernels stay 1 frame wide;
 a 2×1×1 max-pool after res2 halves time. Insertion points are blocks ``res{stage}.{index}``;
 the defaults are where Wang et al. (2018) put their 5 non-local blocks (res3: 1, 3; res4: 1, 3, 5).
+
+``pretrained``: torchvision's ImageNet ResNet-50 (inflated), a file of it, or a Kinetics
+checkpoint of PySlowFast or MMAction2 (``kinetics_checkpoints.py``), which is loaded as trained:
+with zero temporal padding, a choice the model's state dict carries (``_extra_state``).
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from torch import Tensor, nn
 from torchvision.models import ResNet50_Weights, resnet50
 
 from darts_video.backbones.base import VideoBackbone
-from darts_video.backbones.inflate import Temporal, inflate
-from darts_video.backbones.pretrained import Pretrained, load_pretrained
+from darts_video.backbones.inflate import TEMPORAL_PADDING_MODES, Temporal, inflate, set_temporal_padding
+from darts_video.backbones.kinetics_checkpoints import checkpoint_layout, load_kinetics_checkpoint
+from darts_video.backbones.pretrained import Pretrained, PretrainedWeightsError, load_pretrained, read_weights_file
 from darts_video.backbones.registry import register_backbone
+from darts_video.backbones.statistics import statistics_of
 
 # 1: the block's first 1×1 conv becomes 3×1×1 (PySlowFast's "i3d" temporal kernel basis)
 _INFLATED_BLOCKS = {"layer1": (1, 1, 1), "layer2": (1, 0, 1, 0), "layer3": (1, 0, 1, 0, 1, 0), "layer4": (0, 1, 0)}
@@ -49,6 +55,17 @@ class I3DResNet50(VideoBackbone):
     def insertion_points(self) -> dict[str, int]:
         return dict(self.points)
 
+    def get_extra_state(self) -> dict:
+        """How time is padded (replicate for inflated ImageNet weights, zeros for Kinetics
+        checkpoints): part of what the weights mean, so it travels with them."""
+        return {"temporal_padding": self.stem[0].temporal_padding_mode}
+
+    def set_extra_state(self, state: dict) -> None:
+        mode = state.get("temporal_padding") if isinstance(state, dict) else None
+        if mode not in TEMPORAL_PADDING_MODES:
+            raise ValueError(f"i3d_r50 state: unknown temporal padding {mode!r}; expected one of {TEMPORAL_PADDING_MODES}")
+        set_temporal_padding(self, mode)
+
     def default_insertion_points(self) -> tuple[str, ...]:
         return ("res3.1", "res3.3", "res4.1", "res4.3", "res4.5")
 
@@ -58,13 +75,28 @@ class I3DResNet50(VideoBackbone):
         return self.fc(self.dropout(x.mean(dim=(2, 3, 4))))  # (N, num_classes)
 
 
-def resnet50_2d(num_classes: int = 1000, pretrained: Pretrained = False) -> nn.Module:
-    """torchvision's ResNet-50, with its ImageNet weights if asked."""
+def resnet50_2d(num_classes: int = 1000, pretrained: Pretrained = False, checkpoint: dict | None = None) -> nn.Module:
+    """torchvision's ResNet-50, with its ImageNet weights if asked (``checkpoint``: the file, read)."""
     model = resnet50(num_classes=num_classes)
-    load_pretrained(model, pretrained, ResNet50_Weights.IMAGENET1K_V1, head="fc")
+    load_pretrained(model, pretrained, ResNet50_Weights.IMAGENET1K_V1, head="fc", checkpoint=checkpoint)
     return model
 
 
 @register_backbone("i3d_r50")
-def i3d_r50(num_classes: int = 400, pretrained: Pretrained = False) -> I3DResNet50:
-    return I3DResNet50(resnet50_2d(num_classes, pretrained), num_classes)
+def i3d_r50(num_classes: int = 400, pretrained: Pretrained = False, pretrained_config: str | None = None) -> I3DResNet50:
+    """``pretrained_config``: the PySlowFast / MMAction2 configuration of a Kinetics checkpoint that
+    does not embed its own (what its tensors do not show: strides, statistics)."""
+    checkpoint = None
+    if pretrained is not True and pretrained is not False:
+        checkpoint = read_weights_file(pretrained)
+        layout = checkpoint_layout(checkpoint)
+        if layout != "torchvision":
+            model = I3DResNet50(resnet50(num_classes=num_classes), num_classes)
+            model.input_statistics = load_kinetics_checkpoint(model, checkpoint, layout, str(pretrained), pretrained_config)
+            return model
+    if pretrained_config is not None:
+        raise PretrainedWeightsError("--pretrained-config describes a PySlowFast or MMAction2 checkpoint, given as --pretrained PATH")
+    model = I3DResNet50(resnet50_2d(num_classes, pretrained, checkpoint), num_classes)
+    if pretrained is not False:
+        model.input_statistics = statistics_of(ResNet50_Weights.IMAGENET1K_V1)
+    return model

@@ -34,20 +34,38 @@ class Temporal:
         return self.kernel // 2 if self.padding is None else self.padding
 
 
+TEMPORAL_PADDING_MODES = ("replicate", "zeros")
+
+
 class InflatedConv3d(nn.Conv3d):
-    """A Conv3d whose temporal padding replicates edge frames (spatial padding stays zeros)."""
+    """A Conv3d whose temporal padding replicates edge frames (spatial padding stays zeros).
+
+    ``temporal_padding_mode="zeros"`` pads time with zeros instead, as networks trained in 3D
+    (PySlowFast's and MMAction2's Kinetics checkpoints) were.
+    """
 
     def __init__(self, *args, temporal_padding: int = 0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.temporal_padding = temporal_padding
+        self.temporal_padding_mode = "replicate"
 
     def forward(self, x: Tensor) -> Tensor:  # (N, C, T, H, W)
         if self.temporal_padding:
-            x = F.pad(x, (0, 0, 0, 0, self.temporal_padding, self.temporal_padding), mode="replicate")
+            mode = "replicate" if self.temporal_padding_mode == "replicate" else "constant"
+            x = F.pad(x, (0, 0, 0, 0, self.temporal_padding, self.temporal_padding), mode=mode)
         return super().forward(x)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, temporal_padding={self.temporal_padding} (replicate)"
+        return f"{super().extra_repr()}, temporal_padding={self.temporal_padding} ({self.temporal_padding_mode})"
+
+
+def set_temporal_padding(model: nn.Module, mode: str) -> None:
+    """Pad time with ``mode`` (replicate / zeros) in every inflated convolution of ``model``."""
+    if mode not in TEMPORAL_PADDING_MODES:
+        raise ValueError(f"unknown temporal padding {mode!r}; expected one of {TEMPORAL_PADDING_MODES}")
+    for layer in model.modules():
+        if isinstance(layer, InflatedConv3d):
+            layer.temporal_padding_mode = mode
 
 
 def inflate_conv(conv: nn.Conv2d, temporal: Temporal) -> InflatedConv3d:

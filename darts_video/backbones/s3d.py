@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torchvision.models.video import S3D_Weights, s3d
 
 from darts_video.backbones.base import VideoBackbone, branch_channels
-from darts_video.backbones.pretrained import Pretrained, load_pretrained
+from darts_video.backbones.pretrained import Pretrained, load_pretrained, refuse_pretrained_config
 from darts_video.backbones.registry import register_backbone
 
 _LAYERS = ("conv1a", "pool2a", "conv2b", "conv2c", "pool3a", "mixed3b", "mixed3c", "pool4a", "mixed4b", "mixed4c",
@@ -42,7 +42,11 @@ class S3D(VideoBackbone):
 
 
 @register_backbone("s3d")
-def s3d_backbone(num_classes: int = 400, pretrained: Pretrained = False) -> S3D:
+def s3d_backbone(num_classes: int = 400, pretrained: Pretrained = False, pretrained_config: str | None = None) -> S3D:
+    refuse_pretrained_config("s3d", pretrained_config)
     model = s3d(num_classes=num_classes)
-    load_pretrained(model, pretrained, S3D_Weights.KINETICS400_V1, head="classifier")
-    return S3D(model, num_classes)
+    statistics = load_pretrained(model, pretrained, S3D_Weights.KINETICS400_V1, head="classifier")
+    backbone = S3D(model, num_classes)
+    if statistics is not None:
+        backbone.input_statistics = statistics  # Kinetics-400's own, not ImageNet's
+    return backbone

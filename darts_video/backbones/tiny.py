@@ -11,6 +11,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from darts_video.backbones.base import VideoBackbone
+from darts_video.backbones.pretrained import load_fitting, read_weights_file, refuse_pretrained_config
 from darts_video.backbones.registry import register_backbone
 
 
@@ -42,7 +43,15 @@ class TinyVideoNet(VideoBackbone):
 
 
 @register_backbone("tiny")
-def tiny(num_classes: int = 8, pretrained: bool | str = False, **kwargs) -> TinyVideoNet:
+def tiny(num_classes: int = 8, pretrained: bool | str = False, pretrained_config: str | None = None, **kwargs) -> TinyVideoNet:
+    """``pretrained``: a file of a TinyVideoNet's state dict (e.g. one trained on the built-in
+    dataset, to search inside it); there are no published weights to download."""
+    refuse_pretrained_config("tiny", pretrained_config)
+    if pretrained is True:
+        raise ValueError("the tiny backbone has no published pretrained weights (it trains from scratch in minutes); "
+                         "--pretrained PATH takes a file of a TinyVideoNet's state dict")
+    model = TinyVideoNet(num_classes, **kwargs)
     if pretrained is not False:
-        raise ValueError("the tiny backbone has no pretrained weights; it trains from scratch in minutes")
-    return TinyVideoNet(num_classes, **kwargs)
+        checkpoint = read_weights_file(pretrained)
+        load_fitting(model, checkpoint.get("state_dict", checkpoint.get("model", checkpoint)), str(pretrained), head="head")
+    return model

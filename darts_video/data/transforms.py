@@ -16,13 +16,14 @@ Training draws its scale, crop and flip from the generator it is given (the samp
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-KINETICS_MEAN = (0.45, 0.45, 0.45)  # PySlowFast's defaults
+KINETICS_MEAN = (0.45, 0.45, 0.45)  # PySlowFast's defaults; pretrained backbones declare their own
 KINETICS_STD = (0.225, 0.225, 0.225)
 
 
@@ -71,6 +72,10 @@ class ClipTransform:
             top, left = (offset, centre) if height > width else (centre, offset)
             crops.append(self._to_c_t_h_w(v2.functional.crop(video, top, left, self.test_scale, self.test_scale)))
         return torch.stack(crops)
+
+    def with_statistics(self, mean: Sequence[float], std: Sequence[float]) -> ClipTransform:
+        """The same transform standardising with another mean / std (those of a backbone's weights)."""
+        return replace(self, mean=tuple(mean), std=tuple(std))
 
     def normalize(self, video: torch.Tensor) -> torch.Tensor:
         """uint8 ``(..., C, T, H, W)`` -> float32, scaled to [0, 1] and standardised per channel."""

@@ -28,11 +28,11 @@ from typing import Any, Protocol
 
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
 from darts_video.data import BadVideoLog, ClipTransform
 from darts_video.engine import distributed
 from darts_video.engine.checkpoint import CheckpointError, restore_rng_state, rng_state
+from darts_video.engine.progress import progress as show_progress
 from darts_video.engine.rundir import RunDirectory
 
 CHECKPOINT_FORMAT = 2  # 1: darts_video 0.1 (unversioned, one parameter group, rank 0's generators only)
@@ -125,7 +125,7 @@ class TrainingRun:
         batch counts as data time, time until the next one is asked for as compute time.
         """
         tick = time.perf_counter()
-        for batch in tqdm(loader, desc=desc, unit="batch", leave=False, disable=not (self.is_writer and progress)):
+        for batch in show_progress(loader, desc, enabled=self.is_writer and progress):
             if not self.record_failures(batch):
                 continue
             clips, labels = transform.normalize(batch["video"].to(self.device)), batch["label"].to(self.device)

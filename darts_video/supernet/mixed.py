@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from einops import rearrange
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
@@ -129,5 +130,4 @@ def gated_sink(sink: Sink, outputs: Sequence[Tensor], gates: Sequence[Tensor]) -
 
 def channel_shuffle(x: Tensor, groups: int) -> Tensor:
     """(N, C, ...) with C = groups · c -> channels interleaved across the groups (ShuffleNet)."""
-    n, c, *rest = x.shape
-    return x.view(n, groups, c // groups, *rest).transpose(1, 2).reshape(n, c, *rest)
+    return rearrange(x, "n (g c) ... -> n (c g) ...", g=groups)
