@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-
 from darts_video.backbones import create_backbone
+from darts_video.backbones.base import VideoBackbone
 from darts_video.data import save_split, stratified_split, write_label_map
 from darts_video.derive import epoch_genotype, format_decisions, select_cell
 from darts_video.diagram import genotype_to_text, write_diagram
@@ -46,6 +47,33 @@ class _GeneratorState:
         self.generator.set_state(state["state"])
 
 
+MAX_GRAD_NORM = 5.0  # the weight step's gradient clipping
+
+
+@dataclass
+class SearchParts:
+    """What a search step needs, built alike by the search and by its planner (``darts_video.plan``)."""
+
+    model: Supernet
+    weight_optimizer: torch.optim.Optimizer
+    architect: Architect
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None
+
+
+def build_search_parts(config: SearchConfig, backbone: VideoBackbone, device: torch.device,
+                       points: Sequence[str] | None = None) -> SearchParts:
+    """The supernet of ``config`` around ``backbone`` (cells at ``points``, default the configured
+    ones) on ``device``, the weights' optimiser, the architect and the fp16 gradient scaler."""
+    model = Supernet(backbone, config.space(), points if points is not None else config.points, config.mode, config.partial_channels,
+                     config.normalize_candidates, config.recompute, seed=config.seed).to(device)
+    weight_optimizer = create_weight_optimizer(model.backbone, config.optimizer, config.lr, WEIGHT_OPTIMIZERS[config.optimizer][1])
+    amp_dtype = AMP_DTYPES[config.amp]
+    architect = Architect(model, weight_optimizer, lr=config.arch_lr, order=config.order, beta_decay_weight=config.beta_decay,
+                          amp_dtype=amp_dtype)
+    return SearchParts(model, weight_optimizer, architect, torch.amp.GradScaler(device.type, enabled=config.amp == "fp16"), amp_dtype)
+
+
 def run_search(config: SearchConfig) -> Genotype:
     """Search, or resume the search in ``config.out``; returns the final genotype (RUN/genotype.json).
 
@@ -64,22 +92,17 @@ def run_search(config: SearchConfig) -> Genotype:
                                pretrained_config=config.pretrained_config)
     config.resolve_statistics(backbone.input_statistics)  # the mean / std its weights expect, unless --mean / --std
     transform = transform.with_statistics(config.mean, config.std)
-    model = Supernet(backbone, space, config.points, config.mode, config.partial_channels, config.normalize_candidates,
-                     config.recompute, seed=config.seed).to(run.device)
+    parts = build_search_parts(config, backbone, run.device)
+    model, weight_optimizer, architect, scaler, amp_dtype = parts.model, parts.weight_optimizer, parts.architect, parts.scaler, parts.amp_dtype
     directory = run.open(dataclasses.asdict(config), len(dataset.labels), config.max_bad_videos)  # every option checked: now the folder
     if run.is_writer:
         save_split(directory.path / "split.json", train_indices, val_indices, config.seed)
         write_label_map(classes, directory.path / "classes.txt")
     trained = DistributedDataParallel(model, find_unused_parameters=config.mode == "gdas") if run.world_size > 1 else model
-    weight_optimizer = create_weight_optimizer(model.backbone, config.optimizer, config.lr, WEIGHT_OPTIMIZERS[config.optimizer][1])
     train_loader = distributed.shard_loader(dataset, config.batch_size, config.workers, config.seed, True, run.device, train_indices)
     val_loader = distributed.shard_loader(dataset, config.batch_size, config.workers, config.seed, True, run.device, val_indices)
     steps_per_epoch = len(train_loader)
     schedule = create_schedule(weight_optimizer, config.epochs * steps_per_epoch, lr_min=config.lr / 50)
-    amp_dtype = AMP_DTYPES[config.amp]
-    scaler = torch.amp.GradScaler(run.device.type, enabled=config.amp == "fp16")
-    architect = Architect(model, weight_optimizer, lr=config.arch_lr, order=config.order, beta_decay_weight=config.beta_decay,
-                          amp_dtype=amp_dtype)
     gradients = GradientEvidence(space.num_nodes, len(space.ops))
     components = {"model": model, "weight_optimizer": weight_optimizer, "arch_optimizer": architect.optimizer, "scaler": scaler,
                   "gdas_generator": _GeneratorState(model.generator), "alpha_gradients": gradients}
@@ -107,7 +130,7 @@ def run_search(config: SearchConfig) -> Genotype:
                 meter.add(arch_loss=arch_loss, arch_steps=1)
             schedule.step_update(step)
             where = f"step {step} (epoch {epoch + 1}); the last good checkpoint is {directory.latest_checkpoint}"
-            logits, loss_value = weight_step(trained, clips, labels, weight_optimizer, scaler, amp_dtype, where, max_grad_norm=5.0)
+            logits, loss_value = weight_step(trained, clips, labels, weight_optimizer, scaler, amp_dtype, where, max_grad_norm=MAX_GRAD_NORM)
             step += 1
             meter.add(loss=loss_value * len(labels), correct=(logits.argmax(1) == labels).sum().item(), seen=len(labels))
         totals = meter.reduced(run.device)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from einops import rearrange
 from torch import Tensor, nn
+from torch.func import functional_call
 from torch.utils.checkpoint import checkpoint
 
 from darts_video.cell import Sink
@@ -32,13 +33,63 @@ class MixedOp(nn.Module):
             for spec in specs
         )
 
-    def forward(self, x: Tensor, weights: Tensor, active: Sequence[int] | None = None) -> Tensor:  # x: (N, C, T, H, W)
+    def forward(self, x: Tensor, weights: Tensor | None, active: Sequence[int] | None = None) -> Tensor:  # x: (N, C, T, H, W)
+        """The mixture; ``weights=None``: the one ``active`` candidate's output, unweighted (a GDAS draw)."""
+        if weights is None:
+            (k,) = active
+            return self.candidate(k, x)
         active = range(len(self.ops)) if active is None else active
         return sum(weights[k] * self.candidate(k, x) for k in active)
 
     def candidate(self, k: int, x: Tensor) -> Tensor:
         """Candidate ``k``'s output, normalised if the mixture normalises."""
         return self.norms[k](self.ops[k](x))
+
+
+class MixedNodes(nn.ModuleList):
+    """A cell's K mixed nodes: from the cell input to each node's output (the sink's inputs).
+
+    ``partial_channels = k > 1`` is PC-DARTS: only the first C/k channels go through the mixed
+    operations, the rest bypass them, and a channel shuffle mixes the two groups.
+
+    ``recompute=True`` keeps only each node's input and output for backward and runs the node
+    again there (``torch.utils.checkpoint``), one node at a time, so backward holds the
+    candidates' intermediates of a single node at once. The recomputation is given the weights
+    the node ran with (``torch.func.functional_call``): the architect's virtual forwards swap
+    weights in with ``functional_call``, which has put the module's own back when backward runs.
+    """
+
+    def __init__(self, space: SearchSpace, channels: int, partial_channels: int = 1, normalize: bool = False,
+                 recompute: bool = False) -> None:
+        super().__init__(MixedOp(space.ops, channels // partial_channels, space.op_config, normalize) for _ in range(space.num_nodes))
+        self.space, self.partial_channels, self.recompute = space, partial_channels, recompute
+
+    def forward(self, x: Tensor, weights: ArchWeights) -> list[Tensor]:  # x: (N, C, T, H, W) -> K of (N, C, T, H, W)
+        """Each node's mixture. For a GDAS draw, the chosen operation's output without its gate
+        (the sink lets the gates in; later nodes read the gated state)."""
+        states, outputs = [x], []
+        for number, node in enumerate(self, start=1):
+            candidates = self.space.candidate_inputs(number)
+            input_weights = weights.inputs[number - 1]
+            h = sum(input_weights[j] * states[candidates[j]] for j in weights.active_inputs[number - 1])
+            active, op_weights = weights.active_ops[number - 1], None if weights.sampled else weights.ops[number - 1]
+            if self.recompute and torch.is_grad_enabled():
+                parameters = dict(node.named_parameters())  # the tensors in use now (the virtual ones inside functional_call)
+                outputs.append(checkpoint(self._node, node, h, op_weights, active, parameters, use_reentrant=False))
+            else:
+                outputs.append(self._node(node, h, op_weights, active))
+            states.append(weights.ops[number - 1, active[0]] * outputs[-1] if weights.sampled else outputs[-1])
+        return outputs
+
+    def _node(self, node: MixedOp, h: Tensor, op_weights: Tensor | None, active: Sequence[int],
+              parameters: dict[str, Tensor] | None = None) -> Tensor:
+        def mix(z: Tensor) -> Tensor:
+            return node(z, op_weights, active) if parameters is None else functional_call(node, parameters, (z, op_weights, active))
+
+        if self.partial_channels == 1:
+            return mix(h)
+        kept = h.shape[1] // self.partial_channels
+        return channel_shuffle(torch.cat([mix(h[:, :kept]), h[:, kept:]], dim=1), self.partial_channels)
 
 
 class MixedCell(nn.Module):
@@ -48,10 +99,9 @@ class MixedCell(nn.Module):
     backbone calls ``cell(x)``, and the cell uses the weights the supernet drew for the current
     forward (it binds them with :meth:`bind` for the duration of that forward only).
 
-    ``partial_channels = k > 1`` is PC-DARTS: only the first C/k channels go through the mixed
-    operations, the rest bypass them, and a channel shuffle mixes the two groups; the input
-    weights β play the part of PC-DARTS's edge normalisation. ``recompute=True`` keeps only the
-    nodes' outputs for backward and runs the nodes again there (``torch.utils.checkpoint``).
+    ``partial_channels = k > 1`` is PC-DARTS (:class:`MixedNodes`); the input weights β play the
+    part of PC-DARTS's edge normalisation. ``recompute=True`` runs each node again in backward
+    instead of keeping its intermediates (:class:`MixedNodes`).
     """
 
     def __init__(self, space: SearchSpace, channels: int, partial_channels: int = 1, normalize: bool = False,
@@ -60,9 +110,7 @@ class MixedCell(nn.Module):
         if partial_channels < 1 or channels % partial_channels:
             raise ValueError(f"partial_channels = {partial_channels} must divide the {channels} channels")
         self.space, self.partial_channels, self.recompute = space, partial_channels, recompute
-        self.nodes = nn.ModuleList(
-            MixedOp(space.ops, channels // partial_channels, space.op_config, normalize) for _ in range(space.num_nodes)
-        )
+        self.nodes = MixedNodes(space, channels, partial_channels, normalize, recompute)
         self.sink = Sink(space.num_nodes, channels)
         self._bound: ArchWeights | None = None
 
@@ -74,37 +122,11 @@ class MixedCell(nn.Module):
         weights = weights if weights is not None else self._bound
         if weights is None:
             raise RuntimeError("MixedCell got no mixing weights: call cell(x, weights), or run it inside a Supernet forward")
-        if self.recompute and torch.is_grad_enabled():
-            outputs = checkpoint(self._node_outputs, x, weights, use_reentrant=False)
-        else:
-            outputs = self._node_outputs(x, weights)
+        outputs = self.nodes(x, weights)
         if weights.sampled:
             gates = [weights.ops[i, chosen] for i, (chosen,) in enumerate(weights.active_ops)]
             return x + gated_sink(self.sink, outputs, gates)
         return x + self.sink(outputs)
-
-    def _node_outputs(self, x: Tensor, weights: ArchWeights) -> list[Tensor]:
-        """Each node's mixture, each (N, C, T, H, W). For a GDAS draw, the chosen operation's output
-        without its gate (the sink lets the gates in; later nodes read the gated state)."""
-        states, outputs = [x], []
-        for number, node in enumerate(self.nodes, start=1):
-            candidates = self.space.candidate_inputs(number)
-            input_weights = weights.inputs[number - 1]
-            h = sum(input_weights[j] * states[candidates[j]] for j in weights.active_inputs[number - 1])
-            if weights.sampled:
-                (chosen,) = weights.active_ops[number - 1]
-                outputs.append(self._run(node, h, lambda z: node.candidate(chosen, z)))
-                states.append(weights.ops[number - 1, chosen] * outputs[-1])
-            else:
-                outputs.append(self._run(node, h, lambda z: node(z, weights.ops[number - 1], weights.active_ops[number - 1])))
-                states.append(outputs[-1])
-        return outputs
-
-    def _run(self, node: MixedOp, h: Tensor, mix) -> Tensor:
-        if self.partial_channels == 1:
-            return mix(h)
-        active = h.shape[1] // self.partial_channels
-        return channel_shuffle(torch.cat([mix(h[:, :active]), h[:, active:]], dim=1), self.partial_channels)
 
 
 def gated_sink(sink: Sink, outputs: Sequence[Tensor], gates: Sequence[Tensor]) -> Tensor:

@@ -22,7 +22,7 @@ class Supernet(nn.Module):
     Gumbel-softmax temperature (the search loop anneals it); GDAS draws from ``generator``, which
     is seeded alike on every rank, so that all ranks sample the same cells whatever their data
     augmentation draws. ``mask`` switches candidates off (the selectors' perturbations and
-    decisions). ``normalize_candidates`` and ``recompute``: see :class:`MixedOp` / :class:`MixedCell`.
+    decisions). ``normalize_candidates`` and ``recompute``: see :class:`MixedOp` / :class:`MixedNodes`.
     """
 
     def __init__(
