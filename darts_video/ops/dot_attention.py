@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from darts_video.errors import ConfigError
 from darts_video.ops.activations import ACTIVATIONS, dot_product_attention
 from darts_video.ops.registry import DIMENSIONS, OpConfig, OpSpec, register_family
 from darts_video.ops.tokens import from_tokens, to_tokens
@@ -24,7 +25,7 @@ class DotProductAttention(nn.Module):
         super().__init__()
         inner = channels // reduction
         if inner < heads or inner % heads:
-            raise ValueError(
+            raise ConfigError(
                 f"dot_{dim}_{activation}: channels // reduction = {channels} // {reduction} = {inner} "
                 f"must be a positive multiple of heads = {heads}"
             )
