@@ -11,6 +11,7 @@ from torch.func import functional_call
 from torch.utils.checkpoint import checkpoint
 
 from darts_video.cell import Sink
+from darts_video.errors import ConfigError
 from darts_video.ops import OpConfig, OpSpec, create_op
 from darts_video.space import SearchSpace
 from darts_video.supernet.arch import ArchWeights
@@ -108,7 +109,7 @@ class MixedCell(nn.Module):
                  recompute: bool = False) -> None:
         super().__init__()
         if partial_channels < 1 or channels % partial_channels:
-            raise ValueError(f"partial_channels = {partial_channels} must divide the {channels} channels")
+            raise ConfigError(f"partial_channels = {partial_channels} must divide the {channels} channels")
         self.space, self.partial_channels, self.recompute = space, partial_channels, recompute
         self.nodes = MixedNodes(space, channels, partial_channels, normalize, recompute)
         self.sink = Sink(space.num_nodes, channels)
