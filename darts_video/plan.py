@@ -13,7 +13,8 @@ search's own options):
   data's shape stand in for real ones: a step's cost does not depend on pixel values;
 - the largest batch per device whose search step fits under the memory limit: doubling from the
   configured batch, then bisecting. A probe that the probes so far predict (linearly in the batch)
-  to exceed the limit is not run, so the planner never tries a batch far beyond the limit;
+  to exceed the limit by over 10 % is not run (nearer ones are: the line is an approximation), so
+  the planner never tries a batch far beyond the limit;
 - the data time: the real loader's batches, and the loading of the selection clips;
 - the selection's forward passes, with every candidate and through the bare backbone: each
   perturbation evaluation is projected from the number of candidates it runs (the candidates a
@@ -42,6 +43,7 @@ from darts_video.backbones import create_backbone
 from darts_video.data import stratified_split
 from darts_video.derive import selection_batches
 from darts_video.engine import save_checkpoint, weight_step
+from darts_video.errors import ConfigError, DartsVideoError
 from darts_video.engine.distributed import shard_loader
 from darts_video.engine.optim import create_weight_optimizer, current_lr
 from darts_video.options import AMP_DTYPES, build_dataset
@@ -52,6 +54,7 @@ from darts_video.supernet.select import per_clip_scores
 from darts_video.utils.memory import peak_memory_bytes
 
 GIB = 2**30
+PREDICTION_MARGIN = 1.1  # a batch predicted above 1.1 x the limit is not run; nearer ones are measured
 SELECTION_BATCH = 32  # clips per forward of the perturbation selector (derive.selection_batches)
 
 
@@ -67,9 +70,9 @@ class PlanOptions:
     def __post_init__(self) -> None:
         for name in ("steps", "max_batch", "processes", "classes"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--plan-{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+                raise ConfigError(f"--plan-{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if self.memory_limit_gib is not None and self.memory_limit_gib <= 0:
-            raise ValueError(f"--memory-limit must be positive (GiB), got {self.memory_limit_gib}")
+            raise ConfigError(f"--memory-limit must be positive (GiB), got {self.memory_limit_gib}")
 
 
 @dataclass
@@ -212,7 +215,7 @@ class _DataSource:
         self.num_classes, self.train_size, self.val_size = len(classes), len(train_indices), len(val_indices)
         per_process = min(self.train_size, self.val_size) // options.processes
         if config.batch_size > per_process:
-            raise ValueError(f"--batch-size {config.batch_size} is larger than a search half ({per_process} clips per process)")
+            raise ConfigError(f"--batch-size {config.batch_size} is larger than a search half ({per_process} clips per process)")
         started = time.perf_counter()
         loader = shard_loader(dataset, config.batch_size, config.workers, config.seed, True, device, train_indices)
         loader.sampler.set_epoch(0)
@@ -225,7 +228,7 @@ class _DataSource:
                 break
             tick = time.perf_counter()
         if not waits:
-            raise ValueError(f"no clip of {config.annotations or config.data} could be loaded")
+            raise DartsVideoError(f"no clip of {config.annotations or config.data} could be loaded")
         self.clip_shape = tuple(clips.shape[1:])
         self.batch_s = sum(waits[1:]) / len(waits[1:]) if len(waits) > 1 else waits[0]  # the first: workers starting
         selected = time.perf_counter()
@@ -333,7 +336,7 @@ def _largest_batch(probe: Callable[[int], int | None], start: int, limit: int, m
     def fits(b: int) -> bool:
         if b not in probes:
             predicted = _predict(list(probes.values()), b)
-            if predicted is not None and predicted > limit:
+            if predicted is not None and predicted > PREDICTION_MARGIN * limit:
                 probes[b] = Probe(b, round(predicted), "predicted", False)
             else:
                 peak = probe(b)
@@ -389,7 +392,7 @@ def _memory_limit(options: PlanOptions, device: torch.device) -> tuple[int, str]
         return torch.cuda.get_device_properties(device).total_memory, "the device's memory"
     match = re.search(r"^MemAvailable:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE) if Path("/proc/meminfo").exists() else None
     if match is None:
-        raise ValueError("the memory available is unknown on this system: give --memory-limit GiB")
+        raise ConfigError("the memory available is unknown on this system: give --memory-limit GiB")
     return int(match.group(1)) * 1024, "the memory available at start"
 
 

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
-from darts_video.plan import GIB, Plan, PlanOptions
-from darts_video.search_config import SearchConfig, build_parser
+from darts_video.plan import GIB, Plan, PlanOptions, plan_search
+from darts_video.search_config import SearchConfig, build_parser, config_from_args
+from darts_video.utils.files import atomic_write_text
 
 MIB = 2**20
 PLAN_ARGUMENTS = {"plan_steps": "steps", "memory_limit": "memory_limit_gib", "plan_max_batch": "max_batch",
                   "plan_processes": "processes", "plan_without_data": "without_data", "plan_classes": "classes"}
 
 
-def build_plan_parser() -> argparse.ArgumentParser:
-    """``search_supernet.py``'s parser with a ``plan`` group: the planner takes the search's options."""
+def build_plan_parser(search: bool = False) -> argparse.ArgumentParser:
+    """``search_supernet.py``'s parser with a ``plan`` group: the planner takes the search's options.
+    ``search=True``: the search's own command line, where ``--plan`` plans instead of searching."""
     parser = build_parser()
-    parser.description = ("Plan a search before running it: build the configured supernet on the device, run a few steps on clips of "
-                          "the real shape and print peak memory, time per step, the largest batch that fits and the projected wall "
-                          "time. Takes every option of search_supernet.py.")
     defaults = PlanOptions()
-    plan = parser.add_argument_group("plan")
+    plan = parser.add_argument_group("plan" + (" (with --plan)" if search else ""))
+    if search:
+        plan.add_argument("--plan", action="store_true", help="print the plan of this search (scripts/plan_search.py) instead of running it")
+    else:
+        parser.description = ("Plan a search before running it: build the configured supernet on the device, run a few steps on clips "
+                              "of the real shape and print peak memory, time per step, the largest batch that fits and the projected "
+                              "wall time. Takes every option of search_supernet.py.")
     plan.add_argument("--plan-steps", type=int, default=defaults.steps, help="timed steps per measurement (after one warm-up step)")
     plan.add_argument("--memory-limit", type=float, metavar="GIB",
                       help="memory per device the largest batch must fit in, GiB (default: a CUDA device's memory; on CPU the "
@@ -36,10 +43,12 @@ def build_plan_parser() -> argparse.ArgumentParser:
 
 
 def options_from_args(args: argparse.Namespace) -> tuple[SearchConfig, PlanOptions, str | None]:
+    """The search's configuration, the plan's options and ``--plan-out``, from one command line."""
     values = vars(args).copy()
     plan = PlanOptions(**{field: values.pop(name) for name, field in PLAN_ARGUMENTS.items()})
     out = values.pop("plan_out")
-    return SearchConfig(**values), plan, out
+    values.pop("plan", None)  # search_supernet.py --plan
+    return config_from_args(argparse.Namespace(**values)), plan, out
 
 
 def format_plan(plan: Plan) -> str:
@@ -107,3 +116,14 @@ def _gib(value: float | None) -> str:
 
 def _ms(seconds: float | None) -> str:
     return "–" if seconds is None else f"{seconds * 1e3:.0f}"
+
+
+def run_plan(args: argparse.Namespace) -> Plan:
+    """Plan the search ``args`` describe, print the plan and write it as JSON with ``--plan-out``."""
+    config, options, out = options_from_args(args)
+    plan = plan_search(config, options)
+    print(format_plan(plan))
+    if out:
+        atomic_write_text(Path(out), json.dumps(plan.to_dict(), indent=2) + "\n")
+        print(f"plan written to {out}")
+    return plan

@@ -1,28 +1,19 @@
 """Plan a search before running it: ``python scripts/plan_search.py [search options]`` (``--help``)."""
 
-import json
 import sys
-from pathlib import Path
 
-from darts_video.backbones.pretrained import PretrainedWeightsError
-from darts_video.plan import plan_search
-from darts_video.plan_report import build_plan_parser, format_plan, options_from_args
-from darts_video.utils.files import atomic_write_text
+from darts_video.errors import DartsVideoError
+from darts_video.plan_report import build_plan_parser, run_plan
 
 build_parser = build_plan_parser  # what tests/test_help.py reads
 
 
 def main() -> int:
     try:
-        config, options, out = options_from_args(build_plan_parser().parse_args())
-        plan = plan_search(config, options)
-    except (ValueError, KeyError, PretrainedWeightsError) as error:
+        run_plan(build_plan_parser().parse_args())
+    except DartsVideoError as error:  # bad input; a bug keeps its traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(format_plan(plan))
-    if out:
-        atomic_write_text(Path(out), json.dumps(plan.to_dict(), indent=2) + "\n")
-        print(f"plan written to {out}")
     return 0
 
 

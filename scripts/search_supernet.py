@@ -1,4 +1,5 @@
-"""Search an attention cell: ``python scripts/search_supernet.py`` (``--help`` lists every option)."""
+"""Search an attention cell: ``python scripts/search_supernet.py`` (``--help`` lists every option);
+``--plan`` prints the search's plan instead (``scripts/plan_search.py``)."""
 
 import os
 import sys
@@ -6,13 +7,22 @@ from pathlib import Path
 
 from darts_video.engine import distributed
 from darts_video.errors import DartsVideoError
+from darts_video.plan_report import build_plan_parser, options_from_args, run_plan
 from darts_video.search import run_search
-from darts_video.search_config import build_parser, config_from_args
+
+
+def build_parser():
+    """The search's options and the plan's (read with ``--plan`` only)."""
+    return build_plan_parser(search=True)
 
 
 def main() -> int:
     try:
-        config = config_from_args(build_parser().parse_args())
+        args = build_parser().parse_args()
+        if args.plan:
+            run_plan(args)
+            return 0
+        config = options_from_args(args)[0]
         run_search(config)
     except DartsVideoError as error:  # bad input; a bug keeps its traceback
         print(f"error: {error}", file=sys.stderr)

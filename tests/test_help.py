@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPTS = ("search_supernet", "train_final", "run_experiment", "derive_genotype", "describe", "scan_videos", "make_synthetic_dataset")
+SCRIPTS = ("search_supernet", "train_final", "run_experiment", "derive_genotype", "describe", "scan_videos", "make_synthetic_dataset", "plan_search")
 
 
 def parsers_of(script: str) -> list[argparse.ArgumentParser]:
