@@ -38,8 +38,9 @@ def supernet(mode: str, recompute: bool, normalize: bool = False) -> Supernet:
     return net
 
 
-@pytest.mark.parametrize("mode,normalize", [("darts", False), ("darts", True), ("pc", False), ("gdas", False)])
-def test_recomputed_cells_give_the_same_loss_and_gradients_and_save_less(mode, normalize):
+# GDAS runs one candidate per node: recomputing it saves less of the step's total than a mixture
+@pytest.mark.parametrize("mode,normalize,saved_ratio", [("darts", False, 0.7), ("darts", True, 0.7), ("pc", False, 0.7), ("gdas", False, 0.9)])
+def test_recomputed_cells_give_the_same_loss_and_gradients_and_save_less(mode, normalize, saved_ratio):
     x, y = torch.randn(4, 3, 4, 16, 16), torch.randint(0, 8, (4,))
     results = {}
     for recompute in (False, True):
@@ -56,17 +57,21 @@ def test_recomputed_cells_give_the_same_loss_and_gradients_and_save_less(mode, n
             continue
         assert torch.allclose(grads[name], grad, rtol=1e-5, atol=1e-7), name
     assert stored_grads["arch.alphas"].abs().sum() > 0 and stored_grads["arch.betas.2"].abs().sum() > 0
-    assert saved < 0.7 * stored_saved, (saved, stored_saved)  # recomputation really happened
+    assert saved < saved_ratio * stored_saved, (saved, stored_saved)  # recomputation really happened
 
 
-def test_recomputation_gives_the_architect_the_same_alpha_gradient():
+@pytest.mark.parametrize("mode", ["darts", "pc"])
+def test_recomputation_gives_the_second_order_architect_the_same_loss_and_alpha_gradient(mode):
+    """The second order's virtual weights (functional_call) must be the ones recomputation runs with."""
     batches = [(torch.randn(4, 3, 4, 16, 16), torch.randint(0, 8, (4,))) for _ in range(2)]
-    gradients = []
+    results = []
     for recompute in (False, True):
-        net = supernet("darts", recompute)
+        net = supernet(mode, recompute)
         architect = Architect(net, torch.optim.SGD(net.weight_parameters(), lr=0.1, momentum=0.9), order=2)
-        gradients.append(architect.step(batches[0], batches[1], weight_lr=0.1)[1])
-    assert gradients[0].abs().sum() > 0 and torch.allclose(gradients[1], gradients[0], rtol=1e-4, atol=1e-7)
+        results.append(architect.step(batches[0], batches[1], weight_lr=0.1))
+    (stored_loss, stored_gradient), (loss, gradient) = results
+    assert loss == pytest.approx(stored_loss, rel=1e-6)
+    assert stored_gradient.abs().sum() > 0 and torch.allclose(gradient, stored_gradient, rtol=1e-4, atol=1e-7)
 
 
 @pytest.mark.parametrize("order,amp_dtype,expected", [(1, torch.bfloat16, torch.bfloat16), (1, None, torch.float32),
