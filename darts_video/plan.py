@@ -134,7 +134,7 @@ def plan_search(config: SearchConfig, options: PlanOptions | None = None) -> Pla
     bare_optimizer = create_weight_optimizer(bare, config.optimizer, config.lr, WEIGHT_OPTIMIZERS[config.optimizer][1])
     bare_step = _training_step(bare, bare_optimizer, config)
     backbone = _measure(lambda b: bare_step(*_clips(b, shape, num_classes, device)), batch, options.steps, device, [bare], [bare_optimizer])
-    bare_double = _peak(lambda: bare_step(*_clips(2 * batch, shape, num_classes, device)), device, [bare], [bare_optimizer])
+    bare_double = step_peak_bytes(lambda: bare_step(*_clips(2 * batch, shape, num_classes, device)), device, [bare], [bare_optimizer])
     selection_clips = data.selection_batch[0]
     bare_forward_s = _timed(lambda: _selection_forward(bare, selection_clips), device, options.steps)
     del bare, bare_optimizer, bare_step
@@ -285,13 +285,14 @@ def _measure(step: Callable[[int], tuple[float | None, float]], batch: int, step
              modules: list[nn.Module], optimizers: list[torch.optim.Optimizer]) -> StepCost:
     """One warm-up step (optimiser states, kernel choices), one step for the peak, ``steps`` timed."""
     step(batch)
-    peak = _peak(lambda: step(batch), device, modules, optimizers)
+    peak = step_peak_bytes(lambda: step(batch), device, modules, optimizers)
     times = [step(batch) for _ in range(steps)]
     arch = [a for a, _ in times if a is not None]
     return StepCost(peak, sum(w for _, w in times) / steps, sum(arch) / len(arch) if arch else None)
 
 
-def _peak(fn: Callable[[], object], device: torch.device, modules: list[nn.Module], optimizers: list[torch.optim.Optimizer]) -> int | None:
+def step_peak_bytes(fn: Callable[[], object], device: torch.device, modules: list[nn.Module],
+                    optimizers: list[torch.optim.Optimizer]) -> int | None:
     """The peak of tensor memory during ``fn()`` (module docstring)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -318,7 +319,7 @@ def _held_bytes(modules: list[nn.Module], optimizers: list[torch.optim.Optimizer
 def _probe(step: Callable, batch: int, device: torch.device, modules: list[nn.Module], optimizers: list[torch.optim.Optimizer]) -> int | None:
     """The search step's peak at ``batch``; None when CUDA ran out of memory."""
     try:
-        return _peak(lambda: step(batch), device, modules, optimizers)
+        return step_peak_bytes(lambda: step(batch), device, modules, optimizers)
     except torch.OutOfMemoryError:
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)

@@ -48,3 +48,16 @@ def test_bench_models_quick_prints_every_arm():
     for row in ("| tiny | 8x32² | bare |", "| s3d | 8x32² | non-local |", "| s3d | 8x32² | cell (divided_space_time) |"):
         assert row in result.stdout
     assert "|  tiny 8x32²  |  s3d 8x32²" in result.stdout  # Compare: one column per backbone and clip
+
+
+def test_bench_gpu_quick_writes_every_row_with_its_mfu_against_the_given_peak(tmp_path):
+    out = tmp_path / "gpu.md"
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_gpu.py"), "--quick", "--peak-tflops", "1", "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    table = out.read_text()
+    for row in ("| bare backbone, training step |", "| search step, recompute off (largest batch", "| search step, recompute on (largest batch",
+                "| retraining step (divided_space_time) |", "MFU against 1 TFLOP/s"):
+        assert row in table, table
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and "step" in line.split(" | ")[0] and "%" in line]
+    assert len(rows) == 4 and all(float(row[4]) > 0 and float(row[5].rstrip("%")) > 0 for row in rows)  # every step counted FLOPs
