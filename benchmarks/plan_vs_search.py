@@ -2,7 +2,7 @@
 
     python benchmarks/plan_vs_search.py                 # the default search on the built-in dataset (about 6 min on 2 cores)
     python benchmarks/plan_vs_search.py --quick         # a tiny search: checks the script runs
-    python benchmarks/plan_vs_search.py -- --mode gdas  # options after -- go to both commands
+    python benchmarks/plan_vs_search.py -- --mode gdas  # options after -- go to both commands (search_supernet.py reads plan options only with --plan)
 
 Runs ``scripts/plan_search.py`` with the given search options, then ``scripts/search_supernet.py``
 with the same ones (into a temporary run directory), one after the other, and compares the
@@ -26,7 +26,7 @@ from timing import markdown_table
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = ["--num-clips", "64", "--batch-size", "8", "--epochs", "2", "--warmup-epochs", "1", "--ops", "identity", "map_temporal_sigmoid",
-         "dot_temporal_softmax", "--nodes", "2", "--selection-clips", "16"]
+         "dot_temporal_softmax", "--nodes", "2", "--selection-clips", "16", "--plan-max-batch", "16"]  # plan options: read by the planner only
 
 
 def main() -> None:
