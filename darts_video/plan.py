@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 import re
 import tempfile
 import time
@@ -66,6 +67,7 @@ class PlanOptions:
     processes: int = 1  # processes of the planned torchrun run: steps per epoch divide by it
     without_data: bool = False  # random clips of --num-frames x --crop-size², no data read (no data time)
     classes: int = 400  # classes when without data
+    startup_s: float = 0.0  # the interpreter's start and the imports, as the planning process took them (process_startup_seconds)
 
     def __post_init__(self) -> None:
         for name in ("steps", "max_batch", "processes", "classes"):
@@ -128,7 +130,7 @@ def plan_search(config: SearchConfig, options: PlanOptions | None = None) -> Pla
     data = _DataSource(config, options, device)
     num_classes, shape, batch = data.num_classes, data.clip_shape, config.batch_size
     parts = _still(build_search_parts(config, _backbone(config, num_classes), device))
-    setup_s = time.perf_counter() - started - data.measuring_s  # what the search does before its first step
+    setup_s = options.startup_s + time.perf_counter() - started - data.measuring_s  # what the search does before its first step
 
     bare = _backbone(config, num_classes).to(device)
     bare_optimizer = create_weight_optimizer(bare, config.optimizer, 0.0, WEIGHT_OPTIMIZERS[config.optimizer][1])  # _still's reason
@@ -181,6 +183,18 @@ def project(plan: Plan, config: SearchConfig) -> dict[str, float]:
     parts = {"setup_s": plan.setup_s, "warmup_epochs_s": warmup, "search_epochs_s": search,
              "checkpoints_s": config.epochs * plan.checkpoint_s, "selection_s": plan.selection["seconds"]}
     return parts | {"total_s": sum(parts.values())}
+
+
+def process_startup_seconds() -> float:
+    """Seconds since this process started (Linux ``/proc``; 0 elsewhere): called first thing in a
+    command's ``main``, the interpreter's start and the package's imports, which the search's
+    process pays alike."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except OSError:
+        return 0.0
+    return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))  # field 22 of stat: the start, in clock ticks after boot
 
 
 def selection_evaluations(space: SearchSpace) -> list[int]:

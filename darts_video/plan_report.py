@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def format_plan(plan: Plan) -> str:
     p, s = plan.projection, plan.selection
     lines.append(f"data: {_ms(plan.data_batch_s)} ms per loader batch" if plan.data_batch_s is not None else "data: none read (--plan-without-data)")
     lines.append(f"projected wall time: {p['total_s']:.0f} s = {p['total_s'] / 60:.1f} min ({p['total_s'] / 3600:.2f} h)")
-    lines.append(f"  setup {p['setup_s']:.1f} s")
+    lines.append(f"  setup {p['setup_s']:.1f} s (the process's start and imports included)")
     lines.append(f"  {d['warmup_epochs']} warm-up epochs x {plan.steps_per_epoch} steps x "
                  f"{(total.weight_s + plan.data_step_s['warmup']):.3f} s = {p['warmup_epochs_s']:.0f} s")
     lines.append(f"  {d['epochs'] - d['warmup_epochs']} search epochs x {plan.steps_per_epoch} steps x "
@@ -118,9 +119,11 @@ def _ms(seconds: float | None) -> str:
     return "–" if seconds is None else f"{seconds * 1e3:.0f}"
 
 
-def run_plan(args: argparse.Namespace) -> Plan:
-    """Plan the search ``args`` describe, print the plan and write it as JSON with ``--plan-out``."""
+def run_plan(args: argparse.Namespace, startup_s: float = 0.0) -> Plan:
+    """Plan the search ``args`` describe, print the plan and write it as JSON with ``--plan-out``;
+    ``startup_s``: the command's start and imports (``process_startup_seconds``), projected too."""
     config, options, out = options_from_args(args)
+    options = dataclasses.replace(options, startup_s=startup_s)
     plan = plan_search(config, options)
     print(format_plan(plan))
     if out:

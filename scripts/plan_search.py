@@ -3,6 +3,7 @@
 import sys
 
 from darts_video.errors import DartsVideoError
+from darts_video.plan import process_startup_seconds
 from darts_video.plan_report import build_plan_parser, run_plan
 
 build_parser = build_plan_parser  # what tests/test_help.py reads
@@ -10,7 +11,7 @@ build_parser = build_plan_parser  # what tests/test_help.py reads
 
 def main() -> int:
     try:
-        run_plan(build_plan_parser().parse_args())
+        run_plan(build_plan_parser().parse_args(), process_startup_seconds())
     except DartsVideoError as error:  # bad input; a bug keeps its traceback
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from darts_video.engine import distributed
 from darts_video.errors import DartsVideoError
+from darts_video.plan import process_startup_seconds
 from darts_video.plan_report import build_plan_parser, options_from_args, run_plan
 from darts_video.search import run_search
 
@@ -20,7 +21,7 @@ def main() -> int:
     try:
         args = build_parser().parse_args()
         if args.plan:
-            run_plan(args)
+            run_plan(args, process_startup_seconds())
             return 0
         config = options_from_args(args)[0]
         run_search(config)

@@ -13,7 +13,7 @@ import torch
 
 import darts_video.supernet.select as select
 from darts_video.backbones import create_backbone
-from darts_video.plan import GIB, PlanOptions, _largest_batch, plan_search, project, selection_evaluations
+from darts_video.plan import GIB, PlanOptions, _largest_batch, plan_search, process_startup_seconds, project, selection_evaluations
 from darts_video.plan_report import build_plan_parser, format_plan, run_plan
 from darts_video.search import run_search
 from darts_video.search_config import SearchConfig
@@ -105,3 +105,10 @@ def test_the_projection_of_a_short_search_is_near_what_the_search_takes(tmp_path
     assert metrics[0]["step"] == plan.steps_per_epoch and plan.data_batch_s > 0 and list(plan.points) == ["stage2"]
     assert 1 / 3 < plan.projection["total_s"] / real_s < 3, (plan.projection, real_s)
     assert format_plan(plan).count("\n") > 10
+
+
+def test_the_process_startup_the_projection_adds_is_the_process_age():
+    first = process_startup_seconds()
+    time.sleep(0.3)
+    second = process_startup_seconds()
+    assert first > 0 and 0.25 < second - first < 1.0  # clock ticks of 10 ms: a process's age, not a constant
