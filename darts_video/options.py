@@ -75,10 +75,13 @@ class RunOptions:
     device: str = "auto"
     amp: str = "off"
     seed: int = 0
+    checkpoint_every: int = 0  # steps; 0: at the end of each epoch only
 
     def check_run(self) -> None:
         if self.amp not in AMP_DTYPES:
             raise ValueError(f"unknown --amp {self.amp!r}; expected one of {tuple(AMP_DTYPES)}")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"--checkpoint-every counts steps and must be 0 (off) or positive, got {self.checkpoint_every}")
 
     def resolved_device(self) -> str:
         if self.device == "auto":
@@ -191,4 +194,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunOptions) -> 
     run.add_argument("--amp", choices=tuple(AMP_DTYPES), default=defaults.amp,
                      help="mixed precision for the weight steps (fp16 with a gradient scaler)")
     run.add_argument("--seed", type=int, default=defaults.seed, help="seeds every random generator of the run")
+    run.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every, metavar="STEPS",
+                     help="also checkpoint every STEPS weight steps inside an epoch (its position, meters and generators "
+                     "included, so a resumed run continues as if never stopped); 0: at the end of each epoch only")
     return run

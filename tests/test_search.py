@@ -69,28 +69,54 @@ class Killed(Exception):
     pass
 
 
-def test_a_killed_search_resumes_to_the_same_alpha_and_weights(tmp_path, monkeypatch):
+def test_a_search_killed_between_epochs_and_inside_one_resumes_to_the_uninterrupted_alpha_weights_and_metrics(tmp_path, monkeypatch):
+    """Killed at an epoch's start, resumed, then killed inside epoch 3 after its checkpoint at step
+    9 (``--checkpoint-every 3``, 4 steps an epoch): the run ends as the uninterrupted one. Breaks if
+    the sampler restarts the epoch (other clips), the search-val iterator restarts (other α
+    steps), the epoch's meter or gradient evidence start empty (other metrics / decisions), or
+    writing checkpoints draws from a generator."""
+    import darts_video.search as search
+
     straight = tiny(tmp_path, out=str(tmp_path / "straight"), epochs=3)
     run_search(straight)
-    interrupted = replace(straight, out=str(tmp_path / "interrupted"))
-    original = EpochSampler.set_epoch
+    interrupted = replace(straight, out=str(tmp_path / "interrupted"), checkpoint_every=3)
+    original_set_epoch, original_step = EpochSampler.set_epoch, search.weight_step
 
-    def kill_at_epoch_two(self, epoch):
+    def kill_at_epoch_three(self, epoch, start=0):
         if epoch == 2:
             raise Killed()
-        original(self, epoch)
+        original_set_epoch(self, epoch, start)
 
-    monkeypatch.setattr(EpochSampler, "set_epoch", kill_at_epoch_two)
+    monkeypatch.setattr(EpochSampler, "set_epoch", kill_at_epoch_three)
     with pytest.raises(Killed):
         run_search(interrupted)
-    monkeypatch.setattr(EpochSampler, "set_epoch", original)
+    monkeypatch.setattr(EpochSampler, "set_epoch", original_set_epoch)
+    steps = []
+
+    def killed_in_step_ten(*args, **kwargs):
+        steps.append(len(steps) + 9)
+        if steps[-1] == 10:
+            raise Killed()
+        return original_step(*args, **kwargs)
+
+    monkeypatch.setattr(search, "weight_step", killed_in_step_ten)
+    with pytest.raises(Killed):
+        run_search(interrupted)
+    state = load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")
+    assert (state["step"], state["epoch"], state["inside_epoch"], state["meter"]["batches"], state["val_meter"]["batches"]) == (9, 2, True, 1, 1)
+    monkeypatch.setattr(search, "weight_step", original_step)
     run_search(interrupted)
-    a = load_checkpoint(Path(straight.out) / "checkpoints" / "latest.pt")["model"]
-    b = load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")["model"]
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-5), key
-    assert Genotype.load(Path(straight.out) / "genotype.json").nodes == Genotype.load(Path(interrupted.out) / "genotype.json").nodes
+    a = load_checkpoint(Path(straight.out) / "checkpoints" / "latest.pt")
+    b = load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")
+    assert a["model"].keys() == b["model"].keys() and b["step"] == 12 and not b.get("inside_epoch")
+    for key in a["model"]:
+        assert torch.allclose(a["model"][key].float(), b["model"][key].float(), atol=1e-6), key
+    metrics = [[json.loads(line) for line in (Path(run.out) / "metrics.jsonl").read_text().splitlines()] for run in (straight, interrupted)]
+    assert [m["step"] for m in metrics[1]] == [4, 8, 12]  # nothing logged twice
+    for key in ("loss/train", "accuracy/train", "loss/arch_val", "alpha/node2/dot_temporal_softmax", "decisions/supported"):
+        assert metrics[1][-1][key] == pytest.approx(metrics[0][-1][key], abs=1e-6), key
+    genotypes = [Genotype.load(Path(run.out) / "genotype.json") for run in (straight, interrupted)]
+    assert genotypes[0].nodes == genotypes[1].nodes and genotypes[0].evidence == genotypes[1].evidence
 
 
 def test_reusing_a_run_directory_with_other_options_is_refused(tmp_path):

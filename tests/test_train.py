@@ -61,28 +61,53 @@ class Killed(Exception):
     pass
 
 
-def test_a_killed_retraining_resumes_to_the_same_weights(tmp_path, monkeypatch):
+def test_a_retraining_killed_between_epochs_and_inside_one_resumes_to_the_uninterrupted_weights_and_test(tmp_path, monkeypatch):
+    """Killed at an epoch's start, resumed, then killed inside epoch 3 after its checkpoint at step
+    16 (``--checkpoint-every 4``, 6 steps an epoch): the run ends as the uninterrupted one. Breaks
+    if the sampler restarts the epoch (other clips), the dropout generator is not restored, the
+    epoch's meter starts empty (another logged loss), or the best validation is forgotten."""
+    import darts_video.train as train
+
     straight = tiny(tmp_path, out=str(tmp_path / "straight"), epochs=3)
     run_training(straight)
-    interrupted = replace(straight, out=str(tmp_path / "interrupted"))
-    original = EpochSampler.set_epoch
+    interrupted = replace(straight, out=str(tmp_path / "interrupted"), checkpoint_every=4)
+    original_set_epoch, original_step = EpochSampler.set_epoch, train.weight_step
 
-    def kill_at_epoch_two(self, epoch):
+    def kill_at_epoch_three(self, epoch, start=0):
         if epoch == 2 and self.shuffle:  # the training loader
             raise Killed()
-        original(self, epoch)
+        original_set_epoch(self, epoch, start)
 
-    monkeypatch.setattr(EpochSampler, "set_epoch", kill_at_epoch_two)
+    monkeypatch.setattr(EpochSampler, "set_epoch", kill_at_epoch_three)
     with pytest.raises(Killed):
         run_training(interrupted)
     assert load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")["epoch"] == 1
-    monkeypatch.setattr(EpochSampler, "set_epoch", original)
+    monkeypatch.setattr(EpochSampler, "set_epoch", original_set_epoch)
+    steps = []
+
+    def killed_in_step_seventeen(*args, **kwargs):
+        steps.append(len(steps) + 13)
+        if steps[-1] == 17:
+            raise Killed()
+        return original_step(*args, **kwargs)
+
+    monkeypatch.setattr(train, "weight_step", killed_in_step_seventeen)
+    with pytest.raises(Killed):
+        run_training(interrupted)
+    state = load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")
+    assert (state["step"], state["epoch"], state["inside_epoch"], state["meter"]["batches"]) == (16, 2, True, 4)
+    monkeypatch.setattr(train, "weight_step", original_step)
     resumed = run_training(interrupted)
     a = load_checkpoint(Path(straight.out) / "checkpoints" / "latest.pt")
     b = load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")
+    assert b["step"] == 18 and not b.get("inside_epoch") and b["best"] == a["best"]
     for key in a["model"]:
-        assert torch.allclose(a["model"][key].float(), b["model"][key].float(), atol=1e-5), key
-    assert resumed["test"]["video/top1"] == pytest.approx(json.loads((Path(straight.out) / "summary.json").read_text())["test"]["video/top1"])
+        assert torch.allclose(a["model"][key].float(), b["model"][key].float(), atol=1e-6), key
+    metrics = [[json.loads(line) for line in (Path(run.out) / "metrics.jsonl").read_text().splitlines()] for run in (straight, interrupted)]
+    assert [m["step"] for m in metrics[1]] == [6, 12, 18]  # nothing logged twice
+    for key in ("loss/train", "accuracy/train", "accuracy/val_top1"):
+        assert metrics[1][-1][key] == pytest.approx(metrics[0][-1][key], abs=1e-6), key
+    assert resumed["test"] == json.loads((Path(straight.out) / "summary.json").read_text())["test"]
 
 
 def test_a_checkpoint_of_another_architecture_is_refused_naming_the_difference(tmp_path):
