@@ -44,9 +44,16 @@ def load_search(checkpoint: str | Path, device: torch.device | str = "cpu", **ov
     checkpoint = Path(checkpoint)
     run = checkpoint.resolve().parent.parent
     state = load_checkpoint(checkpoint)
-    config = SearchConfig(**(read_run_config(run) | overrides))
-    classes = read_label_map(run / "classes.txt")
-    _, val_indices = load_split(run / "split.json")
+    try:
+        options = read_run_config(run) | overrides
+        classes = read_label_map(run / "classes.txt")
+        _, val_indices = load_split(run / "split.json")
+    except OSError as error:
+        raise CheckpointError(f"{checkpoint} is not inside a search run directory ({error.filename}: {error.strerror})") from error
+    try:
+        config = SearchConfig(**options)
+    except TypeError as error:  # a field this version does not know
+        raise CheckpointError(f"{run / 'config.json'} is not a search configuration of this darts_video: {error}") from error
     model = Supernet(create_backbone(config.backbone, num_classes=len(classes)), config.space(), config.points, config.mode,
                      config.partial_channels, config.normalize_candidates).to(device)
     try:

@@ -34,6 +34,7 @@ from darts_video.backbones import create_backbone, list_backbones
 from darts_video.cli import HelpFormatter
 from darts_video.derive import load_search, select_cell, selection_batches
 from darts_video.engine import RunDirectory, read_metrics
+from darts_video.errors import ConfigError
 from darts_video.genotype import Genotype
 from darts_video.options import DataOptions, RunOptions, add_data_arguments, add_run_arguments, build_dataset
 from darts_video.report import write_report
@@ -87,26 +88,26 @@ class ExperimentConfig(DataOptions, RunOptions):
         self.check_run()
         for mode in [self.search_mode, *self.compare_modes]:
             if mode not in SEARCH_MODES:
-                raise ValueError(f"unknown search mode {mode!r}; expected one of {tuple(SEARCH_MODES)}")
+                raise ConfigError(f"unknown search mode {mode!r}; expected one of {tuple(SEARCH_MODES)}")
         if self.seeds < 2 or self.random_cells < 2:
-            raise ValueError(f"--seeds ({self.seeds}) and --random-cells ({self.random_cells}) must be at least 2: the report gives a spread")
+            raise ConfigError(f"--seeds ({self.seeds}) and --random-cells ({self.random_cells}) must be at least 2: the report gives a spread")
         unknown = [s for s in self.selectors if s not in SELECTORS]
         if not self.selectors or unknown:
-            raise ValueError(f"--selectors {self.selectors}: expected one or more of {SELECTORS}")
+            raise ConfigError(f"--selectors {self.selectors}: expected one or more of {SELECTORS}")
         if self.data == "synthetic" and self.search_batch_size > self.search_clips // 2:
-            raise ValueError(f"--search-batch-size {self.search_batch_size} is larger than a search half ({self.search_clips // 2} clips)")
+            raise ConfigError(f"--search-batch-size {self.search_batch_size} is larger than a search half ({self.search_clips // 2} clips)")
         # the sub-configurations check everything else now, before anything runs
         self.space()
         self.train_config("check", self.seed, baseline="none")
         available = create_backbone(self.backbone).insertion_points()
         for point in self.points or ():
             if point not in available:
-                raise ValueError(f"{self.backbone} has no insertion point {point!r}; available: {', '.join(available)}")
+                raise ConfigError(f"{self.backbone} has no insertion point {point!r}; available: {', '.join(available)}")
         if self.long_range_classes:
             classes = build_dataset(self.search_config(self.search_mode, self.seed, "check"), "train")[1]
             unknown = [c for c in self.long_range_classes if c not in classes]
             if unknown:
-                raise ValueError(f"--long-range-classes {unknown} are not classes of the data; its classes: {', '.join(classes)}")
+                raise ConfigError(f"--long-range-classes {unknown} are not classes of the data; its classes: {', '.join(classes)}")
 
     def space(self) -> SearchSpace:
         return self.search_config(self.search_mode, 0, "check").space()
@@ -134,7 +135,7 @@ class ExperimentConfig(DataOptions, RunOptions):
 def distinct_random_cells(space: SearchSpace, count: int, seed: int) -> list[Genotype]:
     """``count`` different cells, each drawn uniformly from ``space`` (a repeat is drawn again)."""
     if count > space.num_cells:
-        raise ValueError(f"{count} distinct random cells asked of a search space with {space.num_cells} cells")
+        raise ConfigError(f"{count} distinct random cells asked of a search space with {space.num_cells} cells")
     rng, cells = random.Random(seed), []
     while len(cells) < count:
         cell = space.sample(rng)

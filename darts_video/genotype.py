@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from darts_video.errors import DartsVideoError
 from darts_video.ops import OpConfig, OpSpec, list_ops
 from darts_video.utils.files import atomic_write_text
 
@@ -34,7 +35,7 @@ _TOP_LEVEL_KEYS = {"format", "version", "nodes", "sink", "op_config", "evidence"
 DECISION_KINDS = ("op", "input")
 
 
-class GenotypeError(ValueError):
+class GenotypeError(DartsVideoError, ValueError):
     """A genotype that cannot be built; says where (file or object), which field and what value."""
 
     def __init__(self, source: str, field_path: str, value: Any, problem: str) -> None:

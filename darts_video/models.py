@@ -11,6 +11,7 @@ from torch import nn
 from darts_video.backbones import VideoBackbone, create_backbone
 from darts_video.backbones.pretrained import Pretrained
 from darts_video.cell import Cell
+from darts_video.errors import ConfigError
 from darts_video.genotype import Genotype, get_genotype
 from darts_video.ops import NonLocalBlock
 
@@ -32,9 +33,9 @@ def create_model(
     identity, so pretrained weights keep their meaning. ``pretrained_config``: the configuration of
     a PySlowFast / MMAction2 checkpoint that does not embed it (i3d_r50)."""
     if baseline not in BASELINES:
-        raise ValueError(f"unknown baseline {baseline!r}; expected one of {BASELINES}")
+        raise ConfigError(f"unknown baseline {baseline!r}; expected one of {BASELINES}")
     if genotype is not None and baseline != "none":
-        raise ValueError("give a genotype or a non-local baseline, not both")
+        raise ConfigError("give a genotype or a non-local baseline, not both")
     if genotype is not None and not isinstance(genotype, Genotype):
         genotype = get_genotype(genotype)
     model = create_backbone(backbone, num_classes=num_classes, pretrained=pretrained, pretrained_config=pretrained_config)
@@ -42,7 +43,7 @@ def create_model(
     points = tuple(points) if points is not None else model.default_insertion_points()
     unknown = [p for p in points if p not in available]
     if unknown:
-        raise ValueError(f"{backbone} has no insertion point {', '.join(unknown)}; available: {', '.join(available)}")
+        raise ConfigError(f"{backbone} has no insertion point {', '.join(unknown)}; available: {', '.join(available)}")
     if genotype is None and baseline == "none":
         return model
     for point in points:
@@ -56,4 +57,4 @@ def _attention_block(genotype: Genotype | None, channels: int, where: str) -> nn
     try:
         return Cell(genotype, channels)
     except ValueError as error:
-        raise ValueError(f"the cell does not fit {where} ({channels} channels): {error}") from error
+        raise ConfigError(f"the cell does not fit {where} ({channels} channels): {error}") from error

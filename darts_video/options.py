@@ -19,6 +19,7 @@ from darts_video.backbones.statistics import InputStatistics
 from darts_video.data import ClipSampling, ClipTransform, VideoClipDataset
 from darts_video.data.annotations import read_class_folders, read_kinetics_csv, read_list_file, read_moments_csv
 from darts_video.data.synthetic import CLASSES, SYNTHETIC_TRANSFORM, SyntheticVideoDataset
+from darts_video.errors import ConfigError
 
 DATA_SOURCES = ("synthetic", "list", "folders", "kinetics", "moments")
 AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -43,24 +44,24 @@ class DataOptions:
 
     def check_data(self) -> None:
         if self.data not in DATA_SOURCES:
-            raise ValueError(f"unknown --data {self.data!r}; expected one of {DATA_SOURCES}")
+            raise ConfigError(f"unknown --data {self.data!r}; expected one of {DATA_SOURCES}")
         if self.data != "synthetic" and not self.annotations:
-            raise ValueError(f"--data {self.data} needs --annotations (the list file, CSV or class-folder root)")
+            raise ConfigError(f"--data {self.data} needs --annotations (the list file, CSV or class-folder root)")
         if self.data in ("kinetics", "moments") and not self.video_root:
-            raise ValueError(f"--data {self.data} needs --video-root")
+            raise ConfigError(f"--data {self.data} needs --video-root")
         if self.data == "moments" and not self.categories:
-            raise ValueError("--data moments needs --categories (moments_categories.txt)")
+            raise ConfigError("--data moments needs --categories (moments_categories.txt)")
         for name in ("num_clips", "num_frames", "sampling_rate", "crop_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if self.target_fps is not None and self.target_fps <= 0:
-            raise ValueError(f"--target-fps must be positive, got {self.target_fps}")
+            raise ConfigError(f"--target-fps must be positive, got {self.target_fps}")
         if self.data == "synthetic" and self.video_index is not None:
-            raise ValueError("--video-index indexes video files; the built-in dataset (--data synthetic) has none")
+            raise ConfigError("--video-index indexes video files; the built-in dataset (--data synthetic) has none")
         for name in ("mean", "std"):
             values = getattr(self, name)
             if values is not None and (len(values) != 3 or (name == "std" and min(values) <= 0)):
-                raise ValueError(f"--{name} takes 3 values (R G B){', all positive' if name == 'std' else ''}, got {values}")
+                raise ConfigError(f"--{name} takes 3 values (R G B){', all positive' if name == 'std' else ''}, got {values}")
 
     def resolve_statistics(self, declared: InputStatistics) -> None:
         """Standardise clips with ``declared`` (what the backbone's weights expect) unless
@@ -79,15 +80,15 @@ class RunOptions:
 
     def check_run(self) -> None:
         if self.amp not in AMP_DTYPES:
-            raise ValueError(f"unknown --amp {self.amp!r}; expected one of {tuple(AMP_DTYPES)}")
+            raise ConfigError(f"unknown --amp {self.amp!r}; expected one of {tuple(AMP_DTYPES)}")
         if self.checkpoint_every < 0:
-            raise ValueError(f"--checkpoint-every counts steps and must be 0 (off) or positive, got {self.checkpoint_every}")
+            raise ConfigError(f"--checkpoint-every counts steps and must be 0 (off) or positive, got {self.checkpoint_every}")
 
     def resolved_device(self) -> str:
         if self.device == "auto":
             return "cuda" if torch.cuda.is_available() else "cpu"
         if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"--device {self.device}: no CUDA device is available")
+            raise ConfigError(f"--device {self.device}: no CUDA device is available")
         return self.device
 
 

@@ -23,6 +23,7 @@ from darts_video.diagram import genotype_to_text, write_diagram
 from darts_video.engine import distributed, weight_step
 from darts_video.engine.loop import EpochMeter, TrainingRun, resume_point
 from darts_video.engine.optim import create_schedule, create_weight_optimizer, current_lr
+from darts_video.errors import ConfigError
 from darts_video.genotype import Genotype
 from darts_video.options import AMP_DTYPES, build_dataset
 from darts_video.search_config import WEIGHT_OPTIMIZERS, SearchConfig
@@ -58,7 +59,7 @@ def run_search(config: SearchConfig) -> Genotype:
     train_indices, val_indices = stratified_split(dataset.labels, 0.5, config.seed)
     per_process = min(len(train_indices), len(val_indices)) // run.world_size
     if config.batch_size > per_process:
-        raise ValueError(f"--batch-size {config.batch_size} is larger than a search half ({per_process} clips per process)")
+        raise ConfigError(f"--batch-size {config.batch_size} is larger than a search half ({per_process} clips per process)")
     space = config.space()
     backbone = create_backbone(config.backbone, num_classes=len(classes), pretrained=config.pretrained,
                                pretrained_config=config.pretrained_config)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from darts_video.backbones import list_backbones
 from darts_video.cli import HelpFormatter
+from darts_video.errors import ConfigError
 from darts_video.ops import OpConfig
 from darts_video.options import DataOptions, PretrainedOptions, RunOptions, add_data_arguments, add_pretrained_arguments, add_run_arguments
 from darts_video.space import CONNECTIONS, SearchSpace
@@ -51,16 +52,16 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
         self.check_data()
         self.check_run()
         if self.optimizer not in WEIGHT_OPTIMIZERS:
-            raise ValueError(f"unknown --optimizer {self.optimizer!r}; expected one of {tuple(WEIGHT_OPTIMIZERS)}")
+            raise ConfigError(f"unknown --optimizer {self.optimizer!r}; expected one of {tuple(WEIGHT_OPTIMIZERS)}")
         if self.lr is None:
             self.lr = WEIGHT_OPTIMIZERS[self.optimizer][0]
         if not 0 <= self.warmup_epochs < self.epochs:
-            raise ValueError(f"--warmup-epochs {self.warmup_epochs} must be at least 0 and below --epochs {self.epochs}")
+            raise ConfigError(f"--warmup-epochs {self.warmup_epochs} must be at least 0 and below --epochs {self.epochs}")
         if self.selector not in SELECTORS:
-            raise ValueError(f"unknown --selector {self.selector!r}; expected one of {SELECTORS}")
+            raise ConfigError(f"unknown --selector {self.selector!r}; expected one of {SELECTORS}")
         for name in ("epochs", "batch_size", "selection_clips"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
 
     def space(self) -> SearchSpace:
         """The search space these options describe (also for re-deriving from a run's config.json)."""

@@ -8,6 +8,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from darts_video.errors import ConfigError
 from darts_video.genotype import MAX_NODES, Genotype, GenotypeError, Node
 from darts_video.ops import OpConfig, OpSpec, list_ops
 
@@ -35,17 +36,17 @@ class SearchSpace:
     def __post_init__(self) -> None:
         object.__setattr__(self, "ops", tuple(self.ops))
         if not self.ops:
-            raise ValueError("the search space has no candidate operation")
+            raise ConfigError("the search space has no candidate operation")
         registered = set(list_ops())
         for spec in self.ops:
             if spec not in registered:
-                raise ValueError(f"unknown operation {spec.name!r}; registered: {', '.join(s.name for s in list_ops())}")
+                raise ConfigError(f"unknown operation {spec.name!r}; registered: {', '.join(s.name for s in list_ops())}")
         if len(set(self.ops)) != len(self.ops):
-            raise ValueError(f"duplicate candidate operations in {[s.name for s in self.ops]}")
+            raise ConfigError(f"duplicate candidate operations in {[s.name for s in self.ops]}")
         if isinstance(self.num_nodes, bool) or not isinstance(self.num_nodes, int) or not 1 <= self.num_nodes <= MAX_NODES:
-            raise ValueError(f"num_nodes must be an integer from 1 to {MAX_NODES}, got {self.num_nodes!r}")
+            raise ConfigError(f"num_nodes must be an integer from 1 to {MAX_NODES}, got {self.num_nodes!r}")
         if self.connections not in CONNECTIONS:
-            raise ValueError(f"unknown connections {self.connections!r}; expected one of {tuple(CONNECTIONS)}")
+            raise ConfigError(f"unknown connections {self.connections!r}; expected one of {tuple(CONNECTIONS)}")
 
     @classmethod
     def from_patterns(cls, patterns: Iterable[str], **kwargs) -> SearchSpace:
@@ -54,7 +55,7 @@ class SearchSpace:
         names = [spec.name for spec in list_ops()]
         for pattern in patterns:
             if not fnmatch.filter(names, pattern):
-                raise ValueError(f"operation pattern {pattern!r} matches no registered operation; registered: {', '.join(names)}")
+                raise ConfigError(f"operation pattern {pattern!r} matches no registered operation; registered: {', '.join(names)}")
         ops = tuple(spec for spec in list_ops() if any(fnmatch.fnmatchcase(spec.name, p) for p in patterns))
         return cls(ops=ops, **kwargs)
 

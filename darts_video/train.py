@@ -24,6 +24,7 @@ from darts_video.engine.optim import create_schedule, create_weight_optimizer, c
 from darts_video.engine.cost import cost_report, format_cost
 from darts_video.engine.evaluate import evaluate, format_evaluation
 from darts_video.engine.export import export_model, load_exported
+from darts_video.errors import ConfigError
 from darts_video.ops import NonLocalBlock
 from darts_video.options import AMP_DTYPES, build_dataset
 from darts_video.train_config import TrainConfig, architecture, build_model
@@ -36,7 +37,7 @@ def run_training(config: TrainConfig) -> dict:
     train_set, classes, transform = build_dataset(config, "train")
     val_set, _, _ = build_dataset(config, "val", config.val_annotations, config.num_val_clips, classes=classes)
     if config.batch_size * run.world_size > len(train_set):
-        raise ValueError(f"--batch-size {config.batch_size} x {run.world_size} processes is larger than the {len(train_set)} training clips")
+        raise ConfigError(f"--batch-size {config.batch_size} x {run.world_size} processes is larger than the {len(train_set)} training clips")
     genotype, source = config.resolve_genotype()
     arch = architecture(config, genotype, len(classes))
     model = build_model(arch, config.pretrained, config.pretrained_config).to(run.device)

@@ -9,6 +9,7 @@ from pathlib import Path
 from darts_video.backbones import list_backbones
 from darts_video.cli import HelpFormatter
 from darts_video.engine.optim import OPTIMIZERS
+from darts_video.errors import ConfigError
 from darts_video.genotype import Genotype, get_genotype, named_genotypes
 from darts_video.models import create_model
 from darts_video.options import DataOptions, PretrainedOptions, RunOptions, add_data_arguments, add_pretrained_arguments, add_run_arguments
@@ -42,20 +43,20 @@ class TrainConfig(DataOptions, RunOptions, PretrainedOptions):
         self.check_data()
         self.check_run()
         if self.data != "synthetic" and not self.val_annotations:
-            raise ValueError(f"--data {self.data} needs --val-annotations (the videos to validate and test on)")
+            raise ConfigError(f"--data {self.data} needs --val-annotations (the videos to validate and test on)")
         if self.baseline is not None and self.baseline not in BASELINES:
-            raise ValueError(f"unknown --baseline {self.baseline!r}; expected one of {BASELINES}")
+            raise ConfigError(f"unknown --baseline {self.baseline!r}; expected one of {BASELINES}")
         if self.baseline is not None and self.genotype is not None:
-            raise ValueError("give --genotype or --baseline, not both: the baselines have no cell")
+            raise ConfigError("give --genotype or --baseline, not both: the baselines have no cell")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown --optimizer {self.optimizer!r}; expected one of {OPTIMIZERS}")
+            raise ConfigError(f"unknown --optimizer {self.optimizer!r}; expected one of {OPTIMIZERS}")
         if not 0 <= self.warmup_epochs < self.epochs:
-            raise ValueError(f"--warmup-epochs {self.warmup_epochs} must be at least 0 and below --epochs {self.epochs}")
+            raise ConfigError(f"--warmup-epochs {self.warmup_epochs} must be at least 0 and below --epochs {self.epochs}")
         for name in ("epochs", "batch_size", "num_val_clips", "test_clips"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if self.test_crops not in (1, 3):
-            raise ValueError(f"--test-crops must be 1 or 3, got {self.test_crops}")
+            raise ConfigError(f"--test-crops must be 1 or 3, got {self.test_crops}")
 
     def resolve_genotype(self) -> tuple[Genotype | None, str]:
         """The cell to retrain and where it came from: --genotype; else the latest default search;

@@ -18,8 +18,7 @@ from pathlib import Path
 from darts_video.cli import DocstringHelpFormatter
 from darts_video.derive import format_decisions, load_search, select_cell
 from darts_video.diagram import genotype_to_text, write_diagram
-from darts_video.engine import CheckpointError
-from darts_video.genotype import GenotypeError
+from darts_video.errors import DartsVideoError
 from darts_video.supernet.select import SELECTORS
 
 
@@ -42,7 +41,7 @@ def main() -> int:
     overrides = {k: v for k, v in vars(args).items() if k in ("selector", "selection_clips", "annotations", "video_root", "categories") and v is not None}
     try:
         search = load_search(args.checkpoint, args.device, **overrides)
-    except (CheckpointError, GenotypeError, OSError, TypeError, ValueError) as error:
+    except DartsVideoError as error:  # bad input; a bug keeps its traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
     config, epoch = search.config, search.epoch

@@ -12,7 +12,8 @@ import sys
 
 from darts_video.cli import DocstringHelpFormatter
 from darts_video.diagram import genotype_to_text, write_diagram
-from darts_video.genotype import GenotypeError, get_genotype, named_genotypes
+from darts_video.errors import DartsVideoError
+from darts_video.genotype import get_genotype, named_genotypes
 from darts_video.ops import OpConfig
 from darts_video.space import CONNECTIONS, SearchSpace
 
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             print(space_from(args))
             return 0
         genotype = get_genotype(args.genotype, space_from(args) if args.space else None)
-    except (GenotypeError, ValueError) as error:
+    except DartsVideoError as error:  # bad input; a bug keeps its traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(genotype_to_text(genotype))

@@ -9,19 +9,15 @@ Re-running the same command resumes: finished arms are skipped, an interrupted o
 
 import sys
 
-from darts_video.backbones.pretrained import PretrainedWeightsError
-from darts_video.data import TooManyBadVideos
-from darts_video.engine import CheckpointError, NonFiniteLoss, RunConfigMismatch
+from darts_video.errors import DartsVideoError
 from darts_video.experiment import build_parser, config_from_args, run_experiment
-from darts_video.genotype import GenotypeError
 
 
 def main() -> int:
     try:
         config = config_from_args(build_parser().parse_args())
         report = run_experiment(config)
-    except (ValueError, KeyError, GenotypeError, RunConfigMismatch, CheckpointError, NonFiniteLoss, TooManyBadVideos,
-            PretrainedWeightsError) as error:
+    except DartsVideoError as error:  # bad input; a bug keeps its traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"report: {config.out}/report.md (and report.json, accuracy.png, alpha.png); {len(report['runs'])} retrained runs")

@@ -4,10 +4,8 @@ import os
 import sys
 from pathlib import Path
 
-from darts_video.backbones.pretrained import PretrainedWeightsError
-from darts_video.data import TooManyBadVideos
-from darts_video.engine import CheckpointError, NonFiniteLoss, RunConfigMismatch, distributed
-from darts_video.genotype import GenotypeError
+from darts_video.engine import distributed
+from darts_video.errors import DartsVideoError
 from darts_video.search import run_search
 from darts_video.search_config import build_parser, config_from_args
 
@@ -16,8 +14,7 @@ def main() -> int:
     try:
         config = config_from_args(build_parser().parse_args())
         run_search(config)
-    except (ValueError, KeyError, GenotypeError, RunConfigMismatch, CheckpointError, NonFiniteLoss, TooManyBadVideos,
-            PretrainedWeightsError) as error:
+    except DartsVideoError as error:  # bad input; a bug keeps its traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
     finally:

@@ -3,10 +3,8 @@
 
 import sys
 
-from darts_video.data import TooManyBadVideos
-from darts_video.engine import CheckpointError, NonFiniteLoss, RunConfigMismatch, distributed
-from darts_video.genotype import GenotypeError
-from darts_video.backbones.pretrained import PretrainedWeightsError
+from darts_video.engine import distributed
+from darts_video.errors import DartsVideoError
 from darts_video.train import evaluate_checkpoint, run_training
 from darts_video.train_config import build_parser, config_from_args
 
@@ -18,8 +16,7 @@ def main() -> int:
             evaluate_checkpoint(config, checkpoint)
         else:
             run_training(config)
-    except (ValueError, KeyError, GenotypeError, RunConfigMismatch, CheckpointError, NonFiniteLoss, TooManyBadVideos,
-            PretrainedWeightsError) as error:
+    except DartsVideoError as error:  # bad input; a bug keeps its traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
     finally:

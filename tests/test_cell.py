@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from darts_video.cell import Cell
+from darts_video.cell import Cell, Sink
 from darts_video.genotype import get_genotype, named_genotypes
 from darts_video.ops import OpConfig
 from darts_video.space import SearchSpace
@@ -62,3 +62,11 @@ def test_op_config_reaches_the_operations():
     genotype = replace(get_genotype("non_local"), op_config=OpConfig(reduction=4, heads=2))
     op = Cell(genotype, 16).ops[0]
     assert op.heads == 2 and op.qkv.out_channels == 3 * 16 // 4
+
+
+def test_the_sink_starts_as_the_sum_of_its_nodes():
+    """A random projection in series with each operation's own made a cell open its attention path
+    later and less reliably than the non-local block; the sink's projection starts as the sum."""
+    sink = Sink(3, 8)
+    states = [torch.randn(2, 8, 2, 3, 3) for _ in range(3)]
+    assert torch.allclose(sink.proj(torch.cat(states, dim=1)), sum(states), atol=1e-6)

@@ -80,7 +80,7 @@ def _naive_untokens(z: torch.Tensor, dim: str, shape: tuple) -> torch.Tensor:
 
 def naive_dot_attention(op, x: torch.Tensor) -> torch.Tensor:
     """The formula written out with an explicit L x L weight matrix."""
-    q, k, v = F.conv3d(x, op.qkv.weight).chunk(3, dim=1)
+    q, k, v = F.conv3d(x, op.qkv.weight, op.qkv.bias).chunk(3, dim=1)
     q, k, v = (_naive_tokens(z, op.dim, op.heads) for z in (q, k, v))
     scores = torch.einsum("bhld,bhmd->bhlm", q, k)
     num_keys, d = k.shape[-2], k.shape[-1]
@@ -117,6 +117,18 @@ def test_map_softmax_weights_average_one_over_each_token_set(dim):
     set_axes = {"spatial": (3, 4), "temporal": (2,), "spatiotemporal": (2, 3, 4)}[dim]
     assert torch.allclose(weights.mean(dim=set_axes), torch.ones(()), atol=1e-6)
     assert (weights > 0).all()
+
+
+def test_weights_saved_without_projection_biases_load_as_the_same_function():
+    """darts_video 0.1 saved dot-product operations without q/k/v biases: they load with zero biases."""
+    op = create_op("dot_temporal_softmax", 8)
+    with torch.no_grad():
+        op.qkv.bias.zero_()
+    old = {name: value for name, value in op.state_dict().items() if name != "qkv.bias"}
+    loaded = create_op("dot_temporal_softmax", 8)
+    loaded.load_state_dict(old)
+    x = torch.randn(2, 8, 4, 3, 3)
+    assert torch.equal(loaded(x), op(x))
 
 
 def test_unknown_activation_is_rejected():

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from torch import nn
 
 from darts_video.backbones.statistics import PYSLOWFAST, InputStatistics
+from darts_video.errors import UnknownNameError
 
 
 class VideoBackbone(nn.Module):
@@ -34,7 +35,7 @@ class VideoBackbone(nn.Module):
         """Follow the block at ``point`` with ``block`` (an attention cell, a non-local block)."""
         points = self.insertion_points()
         if point not in points:
-            raise KeyError(f"{type(self).__name__} has no insertion point {point!r}; available: {', '.join(points)}")
+            raise UnknownNameError(f"{type(self).__name__} has no insertion point {point!r}; available: {', '.join(points)}")
         original = self.get_submodule(point)
         self.set_submodule(point, nn.Sequential(OrderedDict(block=original, attention=block)))
 

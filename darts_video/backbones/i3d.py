@@ -16,6 +16,7 @@ from darts_video.backbones.inflate import Temporal, inflate
 from darts_video.backbones.pretrained import Pretrained, load_pretrained, refuse_pretrained_config
 from darts_video.backbones.registry import register_backbone
 from darts_video.backbones.statistics import MINUS_ONE_TO_ONE
+from darts_video.errors import ConfigError
 
 _BLOCKS = ("inception3a", "inception3b", "inception4a", "inception4b", "inception4c", "inception4d", "inception4e",
            "inception5a", "inception5b")
@@ -36,7 +37,7 @@ class I3D(VideoBackbone):
     def __init__(self, googlenet: GoogLeNet, num_classes: int, dropout: float = 0.5) -> None:
         super().__init__()
         if googlenet.transform_input:
-            raise ValueError("I3D takes clips standardised with its input_statistics; build the GoogLeNet with "
+            raise ConfigError("I3D takes clips standardised with its input_statistics; build the GoogLeNet with "
                              "transform_input=False (for its ImageNet weights the statistics put RGB in [-1, 1])")
         inflated = inflate(googlenet, _i3d_temporal)
         for name in ("conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",

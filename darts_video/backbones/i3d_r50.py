@@ -22,6 +22,7 @@ from darts_video.backbones.kinetics_checkpoints import checkpoint_layout, load_k
 from darts_video.backbones.pretrained import Pretrained, PretrainedWeightsError, load_pretrained, read_weights_file
 from darts_video.backbones.registry import register_backbone
 from darts_video.backbones.statistics import statistics_of
+from darts_video.errors import ConfigError
 
 # 1: the block's first 1×1 conv becomes 3×1×1 (PySlowFast's "i3d" temporal kernel basis)
 _INFLATED_BLOCKS = {"layer1": (1, 1, 1), "layer2": (1, 0, 1, 0), "layer3": (1, 0, 1, 0, 1, 0), "layer4": (0, 1, 0)}
@@ -63,7 +64,7 @@ class I3DResNet50(VideoBackbone):
     def set_extra_state(self, state: dict) -> None:
         mode = state.get("temporal_padding") if isinstance(state, dict) else None
         if mode not in TEMPORAL_PADDING_MODES:
-            raise ValueError(f"i3d_r50 state: unknown temporal padding {mode!r}; expected one of {TEMPORAL_PADDING_MODES}")
+            raise ConfigError(f"i3d_r50 state: unknown temporal padding {mode!r}; expected one of {TEMPORAL_PADDING_MODES}")
         set_temporal_padding(self, mode)
 
     def default_insertion_points(self) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ replication it does at every frame, which is what makes inflation a sound initia
 """
 
 from __future__ import annotations
+from darts_video.errors import ConfigError
 
 import copy
 from collections.abc import Callable
@@ -62,7 +63,7 @@ class InflatedConv3d(nn.Conv3d):
 def set_temporal_padding(model: nn.Module, mode: str) -> None:
     """Pad time with ``mode`` (replicate / zeros) in every inflated convolution of ``model``."""
     if mode not in TEMPORAL_PADDING_MODES:
-        raise ValueError(f"unknown temporal padding {mode!r}; expected one of {TEMPORAL_PADDING_MODES}")
+        raise ConfigError(f"unknown temporal padding {mode!r}; expected one of {TEMPORAL_PADDING_MODES}")
     for layer in model.modules():
         if isinstance(layer, InflatedConv3d):
             layer.temporal_padding_mode = mode

@@ -16,11 +16,12 @@ from torch import nn
 from torchvision.models import WeightsEnum
 
 from darts_video.backbones.statistics import InputStatistics, statistics_of
+from darts_video.errors import DartsVideoError
 
 Pretrained = bool | str | Path
 
 
-class PretrainedWeightsError(RuntimeError):
+class PretrainedWeightsError(DartsVideoError, RuntimeError):
     pass
 
 

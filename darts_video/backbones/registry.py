@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from darts_video.backbones.base import VideoBackbone
+from darts_video.errors import UnknownNameError
 
 _BACKBONES: dict[str, Callable[..., VideoBackbone]] = {}
 
@@ -25,5 +26,5 @@ def list_backbones() -> tuple[str, ...]:
 
 def create_backbone(name: str, **kwargs) -> VideoBackbone:
     if name not in _BACKBONES:
-        raise KeyError(f"unknown backbone {name!r}; registered: {', '.join(list_backbones())}")
+        raise UnknownNameError(f"unknown backbone {name!r}; registered: {', '.join(list_backbones())}")
     return _BACKBONES[name](**kwargs)

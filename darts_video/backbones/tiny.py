@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from darts_video.backbones.base import VideoBackbone
 from darts_video.backbones.pretrained import load_fitting, read_weights_file, refuse_pretrained_config
 from darts_video.backbones.registry import register_backbone
+from darts_video.errors import ConfigError
 
 
 def conv_bn_relu(c_in: int, c_out: int, kernel: tuple[int, int, int], stride: tuple[int, int, int]) -> nn.Sequential:
@@ -48,7 +49,7 @@ def tiny(num_classes: int = 8, pretrained: bool | str = False, pretrained_config
     dataset, to search inside it); there are no published weights to download."""
     refuse_pretrained_config("tiny", pretrained_config)
     if pretrained is True:
-        raise ValueError("the tiny backbone has no published pretrained weights (it trains from scratch in minutes); "
+        raise ConfigError("the tiny backbone has no published pretrained weights (it trains from scratch in minutes); "
                          "--pretrained PATH takes a file of a TinyVideoNet's state dict")
     model = TinyVideoNet(num_classes, **kwargs)
     if pretrained is not False:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from darts_video.errors import DartsVideoError
 from darts_video.utils.files import atomic_write_text
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
@@ -32,7 +33,7 @@ class Annotations:
     missing: list[str]  # rows whose video file is not on disk, as "row: reason"
 
 
-class AnnotationError(ValueError):
+class AnnotationError(DartsVideoError, ValueError):
     """A row that cannot be parsed: ``file:line: reason``."""
 
 

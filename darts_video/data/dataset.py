@@ -26,6 +26,7 @@ from darts_video.data.index import build_index
 from darts_video.data.sampler import sample_rng, split_key
 from darts_video.data.sampling import ClipSampling
 from darts_video.data.transforms import ClipTransform
+from darts_video.errors import ConfigError, DartsVideoError
 
 MODES = ("train", "val", "test")
 
@@ -58,12 +59,12 @@ class VideoClipDataset(Dataset):
         index_processes: int = 1,
     ) -> None:
         if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
+            raise ConfigError(f"unknown mode {mode!r}; expected one of {MODES}")
         excluded = read_exclusions(exclude) if isinstance(exclude, (str, Path)) else set(exclude)
         kept = [entry for entry in entries if entry.path not in excluded]
         self.excluded = [entry.path for entry in entries if entry.path in excluded]
         if not kept:
-            raise ValueError("the dataset has no video (after exclusions)")
+            raise ConfigError("the dataset has no video (after exclusions)")
         self.index = build_index([entry.path for entry in kept], index_file, index_processes)  # one row per video
         self._labels = np.array([entry.label for entry in kept], dtype=np.int64)
         self.classes = list(classes)
@@ -142,7 +143,7 @@ def collate_clips(samples: list[dict]) -> dict:
     }
 
 
-class TooManyBadVideos(RuntimeError):
+class TooManyBadVideos(DartsVideoError, RuntimeError):
     pass
 
 

@@ -18,13 +18,14 @@ import av
 import numpy as np
 import torch
 from av.video.reformatter import VideoReformatter
+from darts_video.errors import DartsVideoError
 
 # Containers whose frames carry their presentation timestamp. Others (AVI) may label B-frames
 # with decode-order timestamps; there frames are counted from the first one after the seek.
 PRESENTATION_TIMESTAMP_FORMATS = ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm")
 
 
-class VideoDecodeError(RuntimeError):
+class VideoDecodeError(DartsVideoError, RuntimeError):
     """A video that cannot be read: ``path: reason``."""
 
     def __init__(self, path: str | Path, reason: str) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from darts_video.data.decode import VideoDecodeError, VideoInfo, probe
+from darts_video.errors import ConfigError
 from darts_video.utils.files import atomic_write_bytes
 
 FORMAT_VERSION = 1
@@ -91,11 +92,11 @@ class VideoIndex:
             with np.load(path, allow_pickle=False) as file:
                 arrays = {name: file[name] for name in file.files}
         except (OSError, ValueError, zipfile.BadZipFile) as error:
-            raise ValueError(f"{path}: not a readable video index ({error}); delete it to rebuild") from error
+            raise ConfigError(f"{path}: not a readable video index ({error}); delete it to rebuild") from error
         version = int(arrays.pop("version", -1))
         expected = set(_ROW_FIELDS) | set(_RAGGED_FIELDS) | {f"{n}_offsets" for n in _RAGGED_FIELDS}
         if version != FORMAT_VERSION or set(arrays) != expected:
-            raise ValueError(f"{path}: a video index of another format (version {version}); delete it to rebuild")
+            raise ConfigError(f"{path}: a video index of another format (version {version}); delete it to rebuild")
         return cls(arrays)
 
     @classmethod

@@ -16,6 +16,7 @@ clamps indices) or loops back to its start (``loop``, as MMAction2).
 """
 
 from __future__ import annotations
+from darts_video.errors import ConfigError
 
 import random
 from dataclasses import dataclass
@@ -34,11 +35,11 @@ class ClipSampling:
 
     def __post_init__(self) -> None:
         if self.num_frames < 1 or self.sampling_rate < 1:
-            raise ValueError(f"num_frames and sampling_rate must be positive, got {self.num_frames} and {self.sampling_rate}")
+            raise ConfigError(f"num_frames and sampling_rate must be positive, got {self.num_frames} and {self.sampling_rate}")
         if self.target_fps is not None and self.target_fps <= 0:
-            raise ValueError(f"target_fps must be positive, got {self.target_fps}")
+            raise ConfigError(f"target_fps must be positive, got {self.target_fps}")
         if self.short_video not in SHORT_VIDEO_POLICIES:
-            raise ValueError(f"unknown short_video policy {self.short_video!r}; expected one of {SHORT_VIDEO_POLICIES}")
+            raise ConfigError(f"unknown short_video policy {self.short_video!r}; expected one of {SHORT_VIDEO_POLICIES}")
 
     def clip_size(self, video_fps: float) -> float:
         """The video's frames one clip covers: ``num_frames * sampling_rate`` at the target fps."""

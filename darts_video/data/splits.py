@@ -13,13 +13,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from darts_video.errors import ConfigError
 from darts_video.utils.files import atomic_write_text
 
 
 def stratified_split(labels: Sequence[int], val_fraction: float = 0.5, seed: int = 0) -> tuple[list[int], list[int]]:
     """Indices of the train and val halves: ``val_fraction`` of each class (rounded) goes to val."""
     if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+        raise ConfigError(f"val_fraction must be between 0 and 1, got {val_fraction}")
     by_class: dict[int, list[int]] = defaultdict(list)
     for index, label in enumerate(labels):
         by_class[label].append(index)
@@ -32,7 +33,7 @@ def stratified_split(labels: Sequence[int], val_fraction: float = 0.5, seed: int
         val += members[:cut]
         train += members[cut:]
     if not train or not val:
-        raise ValueError(f"a split of {len(labels)} samples at val_fraction {val_fraction} leaves one half empty")
+        raise ConfigError(f"a split of {len(labels)} samples at val_fraction {val_fraction} leaves one half empty")
     return sorted(train), sorted(val)
 
 

@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 
 from darts_video.data.sampler import split_key
 from darts_video.data.transforms import ClipTransform
+from darts_video.errors import ConfigError
 
 CLASSES = (
     "spatial_same",
@@ -126,9 +127,9 @@ class SyntheticVideoDataset(Dataset):
 
     def __init__(self, num_clips: int = 2000, split: str = "train", seed: int = 0, fresh_each_epoch: bool = False) -> None:
         if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; expected one of {tuple(SPLITS)}")
+            raise ConfigError(f"unknown split {split!r}; expected one of {tuple(SPLITS)}")
         if num_clips < 1:
-            raise ValueError(f"num_clips must be positive, got {num_clips}")
+            raise ConfigError(f"num_clips must be positive, got {num_clips}")
         self.num_clips, self.split, self.seed, self.fresh_each_epoch = num_clips, split, seed, fresh_each_epoch
 
     def __len__(self) -> int:

@@ -14,6 +14,7 @@ Training draws its scale, crop and flip from the generator it is given (the samp
 """
 
 from __future__ import annotations
+from darts_video.errors import ConfigError
 
 import random
 from collections.abc import Sequence
@@ -39,9 +40,9 @@ class ClipTransform:
     def __post_init__(self) -> None:
         low, high = self.train_scale
         if not 0 < low <= high:
-            raise ValueError(f"train_scale must be an increasing pair of positive sizes, got {self.train_scale}")
+            raise ConfigError(f"train_scale must be an increasing pair of positive sizes, got {self.train_scale}")
         if self.crop_size > low or self.crop_size > self.test_scale:
-            raise ValueError(f"crop_size {self.crop_size} is larger than the short side it is cut from ({low} / {self.test_scale})")
+            raise ConfigError(f"crop_size {self.crop_size} is larger than the short side it is cut from ({low} / {self.test_scale})")
 
     def train(self, frames: torch.Tensor, rng: random.Random) -> torch.Tensor:
         video = _as_video(frames)  # (T, 3, H, W)

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from darts_video.errors import DartsVideoError
 from darts_video.utils.files import atomic_write_bytes
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(DartsVideoError, RuntimeError):
     pass
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from darts_video.errors import ConfigError
 from darts_video.utils.files import atomic_write_bytes
 
 
@@ -35,7 +36,7 @@ def export_model(model: nn.Module, example: torch.Tensor, path: str | Path, mean
     """Export ``model`` in eval mode, behind :class:`StandardisedInput`, for uint8 clips shaped like
     ``example`` (N, 3, T, H, W); the batch size is dynamic."""
     if example.dtype != torch.uint8:
-        raise ValueError(f"export_model takes uint8 example clips (what the exported program will take), got {example.dtype}")
+        raise ConfigError(f"export_model takes uint8 example clips (what the exported program will take), got {example.dtype}")
     was_training = model.training
     model.eval()
     wrapped = StandardisedInput(model, mean, std).to(example.device)

@@ -7,6 +7,7 @@ over a long SGD schedule (PySlowFast's: lr 0.1, decay 1e-4, 100+ epochs).
 """
 
 from __future__ import annotations
+from darts_video.errors import ConfigError
 
 import torch
 from timm.optim import create_optimizer_v2
@@ -21,7 +22,7 @@ OPTIMIZERS = tuple(_TIMM_NAMES)
 def create_weight_optimizer(module: nn.Module, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     """``name`` (sgd: momentum 0.9; adamw) over ``module``'s parameters, no decay on biases and 1-D weights."""
     if name not in _TIMM_NAMES:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {OPTIMIZERS}")
+        raise ConfigError(f"unknown optimizer {name!r}; expected one of {OPTIMIZERS}")
     return create_optimizer_v2(module, opt=_TIMM_NAMES[name], lr=lr, weight_decay=weight_decay, momentum=0.9, filter_bias_and_bn=True)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from torch.utils.tensorboard import SummaryWriter
 
 from darts_video.engine.checkpoint import load_checkpoint, save_checkpoint
+from darts_video.errors import DartsVideoError
 from darts_video.utils.files import atomic_write_text
 
 
@@ -37,7 +38,7 @@ def read_run_config(run: Path) -> dict[str, Any]:
     return options
 
 
-class RunConfigMismatch(ValueError):
+class RunConfigMismatch(DartsVideoError, ValueError):
     pass
 
 

@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from darts_video.engine import distributed
+from darts_video.errors import DartsVideoError
 
 
-class NonFiniteLoss(RuntimeError):
+class NonFiniteLoss(DartsVideoError, RuntimeError):
     """The loss became NaN or Inf; the message names the step and the last good checkpoint."""
 
 

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from darts_video.errors import ConfigError
 from darts_video.ops.tokens import from_tokens, to_tokens
 
 ACTIVATIONS = ("softmax", "sigmoid", "linear")
@@ -45,7 +46,7 @@ def dot_product_attention(q: Tensor, k: Tensor, v: Tensor, activation: str) -> T
         if q.shape[-2] * num_keys <= k.shape[-1] * v.shape[-1]:  # Lq x L is smaller than d x dv
             return (q @ k.transpose(-2, -1)) @ v / num_keys
         return q @ (k.transpose(-2, -1) @ v) / num_keys
-    raise ValueError(f"unknown attention activation {activation!r}; expected one of {ACTIVATIONS}")
+    raise ConfigError(f"unknown attention activation {activation!r}; expected one of {ACTIVATIONS}")
 
 
 def map_weights(logits: Tensor, activation: str, dim: str) -> Tensor:
@@ -58,4 +59,4 @@ def map_weights(logits: Tensor, activation: str, dim: str) -> Tensor:
         return torch.sigmoid(logits)
     if activation == "linear":
         return logits
-    raise ValueError(f"unknown attention activation {activation!r}; expected one of {ACTIVATIONS}")
+    raise ConfigError(f"unknown attention activation {activation!r}; expected one of {ACTIVATIONS}")

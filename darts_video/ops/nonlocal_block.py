@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from darts_video.errors import ConfigError
 from darts_video.ops.activations import dot_product_attention
 from darts_video.ops.tokens import from_tokens, to_tokens
 
@@ -34,7 +35,7 @@ class NonLocalBlock(nn.Module):
     ) -> None:
         super().__init__()
         if instantiation not in _ACTIVATION_OF:
-            raise ValueError(f"unknown non-local instantiation {instantiation!r}; expected one of {tuple(_ACTIVATION_OF)}")
+            raise ConfigError(f"unknown non-local instantiation {instantiation!r}; expected one of {tuple(_ACTIVATION_OF)}")
         dim_inner = dim_inner or max(1, dim // 2)
         self.instantiation = instantiation
         self.conv_theta = nn.Conv3d(dim, dim_inner, kernel_size=1)

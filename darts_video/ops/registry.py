@@ -6,6 +6,7 @@ supports, so the full candidate list is derived data, never a hand-kept table.
 """
 
 from __future__ import annotations
+from darts_video.errors import ConfigError, UnknownNameError
 
 from dataclasses import dataclass
 from typing import Callable, Protocol
@@ -27,7 +28,7 @@ class OpConfig:
         for field_name in ("reduction", "heads"):
             value = getattr(self, field_name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"OpConfig.{field_name} must be a positive integer, got {value!r}")
+                raise ConfigError(f"OpConfig.{field_name} must be a positive integer, got {value!r}")
 
 
 @dataclass(frozen=True, order=True)
@@ -109,9 +110,9 @@ def create_op(spec: OpSpec | str, channels: int, config: OpConfig | None = None)
     elif spec not in list_ops():
         raise _unknown_op(spec.name)
     if channels < 1:
-        raise ValueError(f"{spec.name}: channels must be positive, got {channels}")
+        raise ConfigError(f"{spec.name}: channels must be positive, got {channels}")
     return _FAMILIES[spec.type].builder(spec, channels, config or OpConfig())
 
 
-def _unknown_op(name: str) -> KeyError:
-    return KeyError(f"unknown operation {name!r}; registered: {', '.join(s.name for s in list_ops())}")
+def _unknown_op(name: str) -> UnknownNameError:
+    return UnknownNameError(f"unknown operation {name!r}; registered: {', '.join(s.name for s in list_ops())}")

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from darts_video.errors import ConfigError
 from darts_video.space import SearchSpace
 
 MODES = ("darts", "gdas", "pc")
@@ -89,7 +90,7 @@ class ArchitectureParameters(nn.Module):
         drawing from ``generator`` (the global one if None). Masked-off candidates weigh 0: the
         others' softmax is renormalised among themselves."""
         if mode not in MODES:
-            raise ValueError(f"unknown search mode {mode!r}; expected one of {MODES}")
+            raise ConfigError(f"unknown search mode {mode!r}; expected one of {MODES}")
         mask = mask or CandidateMask.full(self.space)
         op_logits = torch.stack([_masked(row, allowed) for row, allowed in zip(self.alphas, mask.ops)])
         input_positions = tuple(

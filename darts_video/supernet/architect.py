@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.func import functional_call
 
+from darts_video.errors import ConfigError
 from darts_video.supernet.supernet import Supernet
 
 Batch = tuple[Tensor, Tensor]  # (clips (N, C, T, H, W), labels (N,))
@@ -82,9 +83,9 @@ class Architect:
         amp_dtype: torch.dtype | None = None,
     ) -> None:
         if order not in (1, 2):
-            raise ValueError(f"order must be 1 or 2, got {order}")
+            raise ConfigError(f"order must be 1 or 2, got {order}")
         if order == 2 and not isinstance(weight_optimizer, SECOND_ORDER_OPTIMIZERS):
-            raise ValueError(f"second order unrolls the weights' own step, known for SGD and AdamW only, not {type(weight_optimizer).__name__}")
+            raise ConfigError(f"second order unrolls the weights' own step, known for SGD and AdamW only, not {type(weight_optimizer).__name__}")
         self.model, self.weight_optimizer, self.order = model, weight_optimizer, order
         self.beta_decay_weight, self.loss_fn, self.amp_dtype = beta_decay_weight, loss_fn, amp_dtype
         self.radius = finite_difference_radius

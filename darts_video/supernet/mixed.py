@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from darts_video.cell import Sink
+from darts_video.errors import ConfigError
 from darts_video.ops import OpConfig, OpSpec, create_op
 from darts_video.space import SearchSpace
 from darts_video.supernet.arch import ArchWeights
@@ -58,7 +59,7 @@ class MixedCell(nn.Module):
                  recompute: bool = False) -> None:
         super().__init__()
         if partial_channels < 1 or channels % partial_channels:
-            raise ValueError(f"partial_channels = {partial_channels} must divide the {channels} channels")
+            raise ConfigError(f"partial_channels = {partial_channels} must divide the {channels} channels")
         self.space, self.partial_channels, self.recompute = space, partial_channels, recompute
         self.nodes = nn.ModuleList(
             MixedOp(space.ops, channels // partial_channels, space.op_config, normalize) for _ in range(space.num_nodes)

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from darts_video.backbones.base import VideoBackbone
+from darts_video.errors import ConfigError
 from darts_video.space import SearchSpace
 from darts_video.supernet.arch import MODES, ArchitectureParameters, ArchWeights, CandidateMask
 from darts_video.supernet.mixed import MixedCell
@@ -38,12 +39,12 @@ class Supernet(nn.Module):
     ) -> None:
         super().__init__()
         if mode not in MODES:
-            raise ValueError(f"unknown search mode {mode!r}; expected one of {MODES}")
+            raise ConfigError(f"unknown search mode {mode!r}; expected one of {MODES}")
         available = backbone.insertion_points()
         points = tuple(points) if points is not None else backbone.default_insertion_points()
         unknown = [p for p in points if p not in available]
         if not points or unknown:
-            raise ValueError(f"insertion points {unknown or list(points)} not usable; {type(backbone).__name__} has: {', '.join(available)}")
+            raise ConfigError(f"insertion points {unknown or list(points)} not usable; {type(backbone).__name__} has: {', '.join(available)}")
         self.space, self.mode, self.points, self.temperature = space, mode, points, 1.0
         self.arch = ArchitectureParameters(space)
         self.mask = CandidateMask.full(space)
