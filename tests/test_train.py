@@ -13,6 +13,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from darts_video.data import EpochSampler
+from helpers import layer_output_dtypes
 from darts_video.data.synthetic import SyntheticVideoDataset
 from darts_video.engine import CheckpointError, load_checkpoint, save_checkpoint
 from darts_video.engine.export import load_exported
@@ -181,11 +182,32 @@ def test_retraining_runs_on_real_video_files_with_multi_view_testing(tmp_path):
 
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
-def test_mixed_precision_retraining_runs_and_checkpoints_its_scaler(tmp_path, amp):
-    summary = run_training(tiny(tmp_path, amp=amp, epochs=1, warmup_epochs=0))
+def test_mixed_precision_retraining_computes_in_that_precision_keeps_fp32_weights_and_takes_every_step(tmp_path, monkeypatch, amp):
+    """Breaks if autocast is left off the weight steps or the evaluation (some layer computes in
+    fp32), if the model itself is cast (the weights, and so the updates, lose their fp32
+    precision), if fp16's scaler skips steps (overflow on every step) or is never updated, or if
+    the optimiser does not take each of the 6 steps."""
+    import darts_video.train as train
+
+    low, evaluate, evaluations = {"bf16": torch.bfloat16, "fp16": torch.float16}[amp], train.evaluate, []
+
+    def recorded(*args, **kwargs):  # the validation and the test (not the cost count or the export, which run in fp32)
+        with layer_output_dtypes() as dtypes:
+            result = evaluate(*args, **kwargs)
+        evaluations.append(dtypes)
+        return result
+
+    monkeypatch.setattr(train, "evaluate", recorded)
+    with layer_output_dtypes() as dtypes:
+        run_training(tiny(tmp_path, amp=amp, epochs=1, warmup_epochs=0))
+    assert dtypes["train"] == {low} and evaluations == [{"train": set(), "eval": {low}}] * 2
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")
-    assert bool(state["scaler"]) == (amp == "fp16")  # a GradScaler only for fp16; its scale is saved
-    assert 0 <= summary["test"]["video/top1"] <= 100
+    assert {t.dtype for t in state["model"].values() if t.is_floating_point()} == {torch.float32}
+    assert {int(s["step"]) for s in state["optimizer"]["state"].values()} == {6}  # 96 clips, batches of 16
+    if amp == "fp16":  # a GradScaler only for fp16: its scale and its count of steps since the last overflow are saved
+        assert state["scaler"]["scale"] == 2.0 ** 16 and state["scaler"]["_growth_tracker"] == 6
+    else:
+        assert state["scaler"] == {}
 
 
 def test_validation_and_test_videos_are_labelled_with_the_training_label_map(tmp_path):
