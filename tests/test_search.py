@@ -16,6 +16,7 @@ from darts_video.genotype import Genotype
 from darts_video.search import run_search
 from darts_video.search_config import SearchConfig
 from darts_video.space import SearchSpace
+from helpers import layer_output_dtypes
 
 REPO = Path(__file__).resolve().parents[1]
 OPS = ["identity", "map_temporal_sigmoid", "dot_temporal_softmax"]
@@ -226,19 +227,38 @@ def test_bad_videos_are_skipped_and_listed_until_there_are_too_many(tmp_path):
 
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
-def test_mixed_precision_searches_run_in_that_precision_and_checkpoint_the_scaler(tmp_path, amp):
-    config = tiny(tmp_path, amp=amp, epochs=2)
-    dtypes = set()
-    hook = torch.nn.modules.module.register_module_forward_hook(
-        lambda module, args, output: dtypes.add(output.dtype) if isinstance(output, torch.Tensor) else None
-    )
-    try:
-        genotype = run_search(config)
-    finally:
-        hook.remove()
-    assert {"bf16": torch.bfloat16, "fp16": torch.float16}[amp] in dtypes  # autocast really ran
+def test_mixed_precision_searches_compute_in_that_precision_keep_fp32_weights_and_take_every_step(tmp_path, monkeypatch, amp):
+    """Every layer of every weight step and (first-order) architecture step computes in the low
+    precision; weights and α stay fp32; both optimisers take each of their steps. Breaks if
+    autocast is left off either step or off part of the supernet (a cell computing in fp32), if
+    the model is cast instead, or if fp16's scaler skips steps or is never updated."""
+    import darts_video.search as search
+    from darts_video.supernet.architect import Architect
+
+    low, config = {"bf16": torch.bfloat16, "fp16": torch.float16}[amp], tiny(tmp_path, amp=amp, epochs=2)
+    seen = {"weight": [], "architecture": []}
+
+    def recorded(kind, step):
+        def run(*args, **kwargs):
+            with layer_output_dtypes() as dtypes:
+                result = step(*args, **kwargs)
+            seen[kind].append(dtypes["train"])
+            return result
+        return run
+
+    monkeypatch.setattr(search, "weight_step", recorded("weight", search.weight_step))
+    monkeypatch.setattr(Architect, "step", recorded("architecture", Architect.step))
+    genotype = run_search(config)
+    assert seen == {"weight": [{low}] * 8, "architecture": [{low}] * 4}  # 4 steps an epoch, α from epoch 2
+    state = load_checkpoint(Path(config.out) / "checkpoints" / "latest.pt")
+    assert {t.dtype for t in state["model"].values() if t.is_floating_point()} == {torch.float32}
+    assert {int(s["step"]) for s in state["weight_optimizer"]["state"].values()} == {8}
+    assert {int(s["step"]) for s in state["arch_optimizer"]["state"].values()} == {4}
+    if amp == "fp16":  # its scale and its count of steps since the last overflow are saved
+        assert state["scaler"]["scale"] == 2.0 ** 16 and state["scaler"]["_growth_tracker"] == 8
+    else:
+        assert state["scaler"] == {}
     metrics = [json.loads(line) for line in (Path(config.out) / "metrics.jsonl").read_text().splitlines()]
     assert all(torch.isfinite(torch.tensor(m["loss/train"])) for m in metrics) and genotype.num_nodes == 2
-    assert "scaler" in load_checkpoint(Path(config.out) / "checkpoints" / "latest.pt")
     with pytest.raises(ValueError, match="unknown --amp 'fp8'"):
         tiny(tmp_path, amp="fp8")
