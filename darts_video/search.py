@@ -83,7 +83,8 @@ def run_search(config: SearchConfig) -> Genotype:
                           amp_dtype=amp_dtype)
     gradients, meter, val_meter = GradientEvidence(space.num_nodes, len(space.ops)), EpochMeter(), EpochMeter()
     components = {"model": model, "weight_optimizer": weight_optimizer, "arch_optimizer": architect.optimizer, "scaler": scaler,
-                  "gdas_generator": _GeneratorState(model.generator), "alpha_gradients": gradients, "meter": meter, "val_meter": val_meter}
+                  "gdas_generator": _GeneratorState(model.generator), "alpha_gradients": gradients, "meter": meter, "val_meter": val_meter,
+                  "bad_videos": run.bad_videos}
 
     state = run.resume(components)
     start_epoch, step, under_way = resume_point(state)

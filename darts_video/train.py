@@ -55,7 +55,7 @@ def run_training(config: TrainConfig) -> dict:
     amp_dtype = AMP_DTYPES[config.amp]
     scaler = torch.amp.GradScaler(run.device.type, enabled=config.amp == "fp16")
     meter, val_bad_videos = EpochMeter(), run.bad_videos.for_set(len(val_set.labels))
-    components = {"model": model, "optimizer": optimizer, "scaler": scaler, "meter": meter}
+    components = {"model": model, "optimizer": optimizer, "scaler": scaler, "meter": meter, "bad_videos": run.bad_videos}
     counters = {"architecture": arch, "classes": classes, "input_statistics": {"mean": config.mean, "std": config.std}}
 
     best = -1.0

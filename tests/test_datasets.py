@@ -85,6 +85,25 @@ def test_bad_video_log_stops_a_run_past_its_share_and_writes_an_exclusion_file(t
     assert len(cleaned) == 3 and sorted(cleaned.excluded) == sorted(bad_paths)
 
 
+def test_bad_video_logs_count_each_set_against_its_size_list_them_together_and_resume(tmp_path):
+    """Breaks if a set's failures count against another set's size (a wholly bad validation set
+    passing because the training set is large), if the run's list misses a set, or if a resumed
+    run forgets the failures before its checkpoint (listing and counting them anew)."""
+    train = BadVideoLog(100, max_share=0.1)
+    val = train.for_set(4)
+    train.record(["/v/a.mp4: cannot open", "/v/a.mp4: cannot open"])  # one video, counted once
+    with pytest.raises(TooManyBadVideos, match="1 of 4 videos failed"):
+        val.record(["/v/b.mp4: no video stream"])  # 1 of 4 is over 10 %, however large the training set
+    assert train.failures == val.failures == {"/v/a.mp4": "cannot open", "/v/b.mp4": "no video stream"}
+    resumed = BadVideoLog(100, max_share=0.1)
+    resumed_val = resumed.for_set(4)
+    resumed.load_state_dict(train.state_dict())
+    assert resumed.failures == train.failures and resumed_val.own == {"/v/b.mp4": "no video stream"}
+    resumed.record([f"/v/{i}.mp4: cannot open" for i in range(9)])  # 10 of 100 with a.mp4: at the limit
+    with pytest.raises(TooManyBadVideos, match="11 of 100 videos failed"):
+        resumed.record(["/v/last.mp4: cannot open"])
+
+
 def test_stratified_split_is_seeded_balanced_and_saved(tmp_path):
     labels = [i % 4 for i in range(103)]
     train, val = stratified_split(labels, val_fraction=0.5, seed=3)

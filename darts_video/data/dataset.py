@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -190,6 +191,15 @@ class BadVideoLog:
                 f"{len(self.own)} of {self.num_videos} videos failed to decode, more than the allowed "
                 f"{self.max_share:.0%} (raise the limit, or exclude them with scripts/scan_videos.py):\n  {listed}"
             )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every set's failures so far, in the order the sets were made (a checkpoint component:
+        the resumed run lists them and counts them against the limit, as the uninterrupted one)."""
+        return {"sets": [dict(log.own) for log in self._family]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for log, own in zip(self._family, state["sets"]):
+            log.own = dict(own)
 
     def write(self, path: str | Path) -> Path:
         """Every listed bad video in the exclusion-file format, which datasets accept as ``exclude``."""

@@ -45,6 +45,9 @@ from darts_video.engine.progress import progress as show_progress
 from darts_video.engine.rundir import RunDirectory
 
 CHECKPOINT_FORMAT = 2  # 1: darts_video 0.1 (unversioned, one parameter group, rank 0's generators only)
+# components that format 2 checkpoints written before checkpoints inside an epoch lack; such a
+# checkpoint ends an epoch, so the meters start empty, and its run's bad videos were not kept
+ADDED_IN_FORMAT_2 = frozenset({"meter", "val_meter", "bad_videos"})
 
 
 class Stateful(Protocol):
@@ -131,7 +134,10 @@ class TrainingRun:
             return None
         check_checkpoint_format(state, self.directory.latest_checkpoint)
         for name, component in components.items():
-            component.load_state_dict(state[name])
+            if name in state:
+                component.load_state_dict(state[name])
+            elif name not in ADDED_IN_FORMAT_2:
+                raise CheckpointError(f"{self.directory.latest_checkpoint} holds no {name!r}; it was not written by this run's code")
         generators = state["rng"]
         if len(generators) != self.world_size:
             raise CheckpointError(f"{self.directory.latest_checkpoint} was written by {len(generators)} processes; "
