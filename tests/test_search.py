@@ -11,6 +11,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from darts_video.data import EpochSampler, TooManyBadVideos
+from darts_video.errors import ConfigError
 from darts_video.engine import NonFiniteLoss, RunConfigMismatch, load_checkpoint
 from darts_video.genotype import Genotype
 from darts_video.search import run_search
@@ -262,3 +263,5 @@ def test_mixed_precision_searches_compute_in_that_precision_keep_fp32_weights_an
     assert all(torch.isfinite(torch.tensor(m["loss/train"])) for m in metrics) and genotype.num_nodes == 2
     with pytest.raises(ValueError, match="unknown --amp 'fp8'"):
         tiny(tmp_path, amp="fp8")
+    with pytest.raises(ConfigError, match="--checkpoint-every counts steps and must be 0 .off. or positive, got -1"):
+        tiny(tmp_path, checkpoint_every=-1)
