@@ -17,7 +17,6 @@ Training draws its scale, crop and flip from the generator it is given (the samp
 """
 
 from __future__ import annotations
-from darts_video.errors import ConfigError
 
 import random
 from collections.abc import Sequence
@@ -26,6 +25,8 @@ from dataclasses import dataclass, replace
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
+
+from darts_video.errors import ConfigError
 
 KINETICS_MEAN = (0.45, 0.45, 0.45)  # PySlowFast's defaults; pretrained backbones declare their own
 KINETICS_STD = (0.225, 0.225, 0.225)
