@@ -134,6 +134,12 @@ def test_target_fps_video_index_and_test_crops_reach_the_dataset_from_the_comman
     test, _, _ = build_dataset(config, "test", num_test_crops=config.test_crops)
     assert test.views_per_item == 1 and test[0]["video"].shape[0] == 1
     assert search_parser().parse_args(["--target-fps", "25"]).target_fps == 25
+    assert test[0]["video"].shape[-2:] == (224, 224)  # test views at the training crop unless told otherwise
+    wide, _, _ = config_from_args(build_parser().parse_args(arguments + ["--crop-size", "64", "--test-crop-size", "96"]))
+    views = build_dataset(wide, "test", num_test_crops=3)[0][0]["video"]
+    assert views.shape[0] == 3 and views.shape[-2:] == (96, 96)
+    with pytest.raises(ValueError, match="--test-crop-size must be positive, got 0"):
+        TrainConfig(test_crop_size=0)
     with pytest.raises(ValueError, match="--target-fps must be positive, got 0"):
         TrainConfig(target_fps=0)
     with pytest.raises(ValueError, match="--video-index indexes video files"):
