@@ -24,6 +24,7 @@ import argparse
 import dataclasses
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,15 +268,18 @@ def build_parser() -> argparse.ArgumentParser:
     arms.add_argument("--batch-size", type=int, default=defaults.batch_size, help="retraining batch of every arm")
     arms.add_argument("--test-clips", type=int, default=defaults.test_clips, help="clips per video in the final tests (real videos)")
     arms.add_argument("--test-crops", type=int, default=defaults.test_crops, help="spatial crops per clip (1 or 3)")
-    arms.add_argument("--quick", action="store_true", help="every arm at a tiny budget: a smoke test of the pipeline in minutes")
+    arms.add_argument("--quick", action="store_true",
+                      help="every arm at a tiny budget (new defaults; options given beside it still apply): a smoke test in minutes")
     add_run_arguments(parser, defaults)
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
-    options = vars(args)
-    if options.pop("quick"):
-        options.update(QUICK)
-        if options["out"] == ExperimentConfig.out:
-            options["out"] = "runs/experiment_quick"
+def parse_config(argv: Sequence[str] | None = None) -> ExperimentConfig:
+    """The experiment the command line asks for; ``--quick`` changes the defaults only, so that
+    options given beside it still apply."""
+    parser = build_parser()
+    if parser.parse_known_args(argv)[0].quick:
+        parser.set_defaults(**QUICK, out="runs/experiment_quick")
+    options = vars(parser.parse_args(argv))
+    options.pop("quick")
     return ExperimentConfig(**options)

@@ -12,16 +12,19 @@ and whether the choice is supported beyond noise. Version 1 files (no evidence) 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from darts_video.errors import DartsVideoError
 from darts_video.ops import OpConfig, OpSpec, list_ops
+from darts_video.registry import Registry
 from darts_video.utils.files import atomic_write_text
 
 if TYPE_CHECKING:
@@ -168,18 +171,33 @@ class Genotype:
         return genotype
 
 
+GENOTYPES: Registry[Callable[[SearchSpace | None], Genotype]] = Registry("genotype")
+"""Named genotypes: each entry loads its genotype (checked against a space when one is given).
+The package registers its files in ``darts_video/named_genotypes/``; ``register_genotype(name)``
+adds a loader of one's own."""
+register_genotype = GENOTYPES.register
+
+
+def _load_shipped(entry: Traversable, space: SearchSpace | None = None) -> Genotype:
+    with resources.as_file(entry) as path:
+        return Genotype.load(path, space)
+
+
+def _register_shipped_genotypes() -> None:
+    for entry in (resources.files("darts_video") / "named_genotypes").iterdir():
+        if entry.name.endswith(".json"):
+            register_genotype(entry.name.removesuffix(".json"))(functools.partial(_load_shipped, entry))
+
+
 def named_genotypes() -> tuple[str, ...]:
-    """Names of the genotypes shipped with the package (``darts_video/named_genotypes/*.json``)."""
-    folder = resources.files("darts_video") / "named_genotypes"
-    return tuple(sorted(entry.name.removesuffix(".json") for entry in folder.iterdir() if entry.name.endswith(".json")))
+    return GENOTYPES.names()
 
 
 def get_genotype(name_or_path: str | Path, space: SearchSpace | None = None) -> Genotype:
-    """A genotype by registered name (see :func:`named_genotypes`) or by path to a JSON file."""
+    """A genotype by registered name (see :data:`GENOTYPES`) or by path to a JSON file."""
     name = str(name_or_path)
-    if name in named_genotypes():
-        with resources.as_file(resources.files("darts_video") / "named_genotypes" / f"{name}.json") as path:
-            return Genotype.load(path, space)
+    if name in GENOTYPES:
+        return GENOTYPES.get(name)(space)
     if Path(name).exists():
         return Genotype.load(name, space)
     raise GenotypeError(name, "<name or path>", name, f"neither a file nor a registered genotype; registered: {', '.join(named_genotypes())}")
@@ -324,3 +342,6 @@ def _is_number(value: Any) -> bool:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+_register_shipped_genotypes()

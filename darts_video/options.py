@@ -35,6 +35,7 @@ class DataOptions:
     num_frames: int = 8
     sampling_rate: int = 8
     crop_size: int = 224
+    test_crop_size: int | None = None  # None: crop_size
     target_fps: float | None = None
     video_index: str | None = None
     workers: int = 0
@@ -54,6 +55,8 @@ class DataOptions:
         for name in ("num_clips", "num_frames", "sampling_rate", "crop_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.test_crop_size is not None and self.test_crop_size < 1:
+            raise ConfigError(f"--test-crop-size must be positive, got {self.test_crop_size}")
         if self.target_fps is not None and self.target_fps <= 0:
             raise ConfigError(f"--target-fps must be positive, got {self.target_fps}")
         if self.data == "synthetic" and self.video_index is not None:
@@ -76,10 +79,13 @@ class RunOptions:
     device: str = "auto"
     amp: str = "off"
     seed: int = 0
+    checkpoint_every: int = 0  # steps; 0: at the end of each epoch only
 
     def check_run(self) -> None:
         if self.amp not in AMP_DTYPES:
             raise ConfigError(f"unknown --amp {self.amp!r}; expected one of {tuple(AMP_DTYPES)}")
+        if self.checkpoint_every < 0:
+            raise ConfigError(f"--checkpoint-every counts steps and must be 0 (off) or positive, got {self.checkpoint_every}")
 
     def resolved_device(self) -> str:
         if self.device == "auto":
@@ -120,8 +126,7 @@ def build_dataset(options: DataOptions, mode: str, annotations: str | None = Non
         read = read_moments_csv(annotations, options.video_root, options.categories)
     if read.missing:
         print(f"{len(read.missing)} annotated videos of {annotations} are not on disk, e.g. {read.missing[0]}")
-    scale = round(options.crop_size * 8 / 7)
-    transform = _with_statistics(ClipTransform(crop_size=options.crop_size, train_scale=(scale, round(scale * 1.25)), test_scale=scale), options)
+    transform = _with_statistics(real_video_transform(options.crop_size, options.test_crop_size), options)
     sampling = ClipSampling(options.num_frames, options.sampling_rate, options.target_fps)
     sharing = options.video_index is not None and dist.is_available() and dist.is_initialized()
     first = not sharing or dist.get_rank() == 0
@@ -135,6 +140,16 @@ def build_dataset(options: DataOptions, mode: str, annotations: str | None = Non
         if sharing and first:
             dist.barrier()  # even when rank 0 failed: the others then fail alike instead of waiting
     return dataset, read.classes, transform
+
+
+def real_video_transform(crop_size: int, test_crop_size: int | None = None) -> ClipTransform:
+    """PySlowFast's proportions: training short side jittered in [8/7, 10/7] of the crop, validation
+    centre crops from the 8/7 short side, test views of ``test_crop_size`` (default: the training
+    crop) cut from a short side of max(8/7 crop, test crop), as PySlowFast's 256 after 224."""
+    scale = round(crop_size * 8 / 7)
+    test_crop = crop_size if test_crop_size is None else test_crop_size
+    return ClipTransform(crop_size=crop_size, train_scale=(scale, round(scale * 1.25)), test_scale=max(scale, test_crop),
+                         test_crop_size=test_crop)
 
 
 def _with_statistics(transform: ClipTransform, options: DataOptions) -> ClipTransform:
@@ -156,6 +171,9 @@ def add_data_arguments(parser: argparse.ArgumentParser, defaults: DataOptions) -
     data.add_argument("--num-frames", type=int, default=defaults.num_frames, help="frames per clip (real videos)")
     data.add_argument("--sampling-rate", type=int, default=defaults.sampling_rate, help="frames between clip frames (real videos)")
     data.add_argument("--crop-size", type=int, default=defaults.crop_size, help="training crop (real videos)")
+    data.add_argument("--test-crop-size", type=int, default=defaults.test_crop_size,
+                      help="side of the test views (real videos), cut from a short side of max(8/7 crop, this); PySlowFast and "
+                      "MMAction2 test at 256 after 224-px training (default: the training crop, which small inputs need)")
     data.add_argument("--target-fps", type=float, default=defaults.target_fps,
                       help="frame rate --sampling-rate counts at, so clips span the same time at any video rate "
                       "(PySlowFast uses 30 for Kinetics); default: each video's own rate")
@@ -192,4 +210,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunOptions) -> 
     run.add_argument("--amp", choices=tuple(AMP_DTYPES), default=defaults.amp,
                      help="mixed precision for the weight steps (fp16 with a gradient scaler)")
     run.add_argument("--seed", type=int, default=defaults.seed, help="seeds every random generator of the run")
+    run.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every, metavar="STEPS",
+                     help="also checkpoint every STEPS weight steps inside an epoch (its position, meters and generators "
+                     "included, so a resumed run continues as if never stopped); 0: at the end of each epoch only")
     return run

@@ -22,7 +22,7 @@ from darts_video.data import save_split, stratified_split, write_label_map
 from darts_video.derive import epoch_genotype, format_decisions, select_cell
 from darts_video.diagram import genotype_to_text, write_diagram
 from darts_video.engine import distributed, weight_step
-from darts_video.engine.loop import EpochMeter, TrainingRun
+from darts_video.engine.loop import EpochMeter, TrainingRun, resume_point
 from darts_video.engine.optim import create_schedule, create_weight_optimizer, current_lr
 from darts_video.errors import ConfigError
 from darts_video.genotype import Genotype
@@ -82,7 +82,7 @@ def run_search(config: SearchConfig) -> Genotype:
     same α/β (their gradients are averaged), draw the same GDAS cells and end with the same
     genotype; rank 0 writes.
     """
-    run = TrainingRun(config.out, config.seed, config.resolved_device())
+    run = TrainingRun(config.out, config.seed, config.resolved_device(), config.checkpoint_every)
     dataset, classes, transform = build_dataset(config, "train")
     train_indices, val_indices = stratified_split(dataset.labels, 0.5, config.seed)
     per_process = min(len(train_indices), len(val_indices)) // run.world_size
@@ -104,24 +104,25 @@ def run_search(config: SearchConfig) -> Genotype:
     val_loader = distributed.shard_loader(dataset, config.batch_size, config.workers, config.seed, True, run.device, val_indices)
     steps_per_epoch = len(train_loader)
     schedule = create_schedule(weight_optimizer, config.epochs * steps_per_epoch, lr_min=config.lr / 50)
-    gradients = GradientEvidence(space.num_nodes, len(space.ops))
+    gradients, meter, val_meter = GradientEvidence(space.num_nodes, len(space.ops)), EpochMeter(), EpochMeter()
     components = {"model": model, "weight_optimizer": weight_optimizer, "arch_optimizer": architect.optimizer, "scaler": scaler,
-                  "gdas_generator": _GeneratorState(model.generator), "alpha_gradients": gradients}
+                  "gdas_generator": _GeneratorState(model.generator), "alpha_gradients": gradients, "meter": meter, "val_meter": val_meter,
+                  "bad_videos": run.bad_videos}
 
-    start_epoch, step = 0, 0
     state = run.resume(components)
+    start_epoch, step, under_way = resume_point(state)
     if state is not None:
-        start_epoch, step = state["epoch"] + 1, state["step"]
-        run.say(f"resuming {directory.path} after epoch {start_epoch}")
+        run.say(f"resuming {directory.path} at step {step} (epoch {start_epoch + 1}" + (", under way)" if under_way else ")"))
 
     parameter_free = parameter_free_ops(space)
     for epoch in range(start_epoch, config.epochs):
         model.temperature = config.tau_max - (config.tau_max - config.tau_min) * epoch / max(1, config.epochs - 1)
         search_arch = epoch >= config.warmup_epochs
-        meter, gradients = EpochMeter(), GradientEvidence(space.num_nodes, len(space.ops))
-        components["alpha_gradients"] = gradients
-        train_loader.sampler.set_epoch(epoch)
-        val_batches = _endless(run, val_loader, transform, epoch)
+        if not (under_way and epoch == start_epoch):  # else the checkpoint's meters and evidence, as far as the epoch got
+            meter, val_meter, gradients = EpochMeter(), EpochMeter(), GradientEvidence(space.num_nodes, len(space.ops))
+            components.update(meter=meter, val_meter=val_meter, alpha_gradients=gradients)
+        train_loader.sampler.set_epoch(epoch, start=meter.batches * train_loader.batch_size)
+        val_batches = _endless(run, val_loader, transform, epoch, val_meter)
         model.train()
         for clips, labels in run.batches(train_loader, transform, meter, f"epoch {epoch + 1}/{config.epochs}"):
             if search_arch:
@@ -134,6 +135,7 @@ def run_search(config: SearchConfig) -> Genotype:
             logits, loss_value = weight_step(trained, clips, labels, weight_optimizer, scaler, amp_dtype, where, max_grad_norm=MAX_GRAD_NORM)
             step += 1
             meter.add(loss=loss_value * len(labels), correct=(logits.argmax(1) == labels).sum().item(), seen=len(labels))
+            run.checkpoint_inside_epoch(components, meter, epoch=epoch, step=step, input_statistics={"mean": config.mean, "std": config.std})
         totals = meter.reduced(run.device)
 
         genotype = epoch_genotype(model, config.provenance(epoch + 1), gradients)
@@ -190,12 +192,16 @@ def _select(config: SearchConfig, run: TrainingRun, model: Supernet, classes: li
     return genotype
 
 
-def _endless(run: TrainingRun, loader, transform, epoch: int) -> Iterator:
+def _endless(run: TrainingRun, loader, transform, epoch: int, meter: EpochMeter) -> Iterator:
     """The search-val half's batches for the architecture steps: epoch ``epoch``'s order, then
-    (should the half run out first) the orders of later epoch numbers, one iterator at a time."""
-    for repeat in itertools.count():
-        loader.sampler.set_epoch(epoch + repeat * 100_000)
-        yield from run.batches(loader, transform, EpochMeter(), "search-val", progress=False)
+    (should the half run out first) the orders of later epoch numbers, one iterator at a time;
+    after the ``meter.batches`` an interrupted epoch had already drawn."""
+    loader.sampler.set_epoch(epoch)
+    repeat, drawn = divmod(meter.batches, len(loader))  # len: batches per pass (the sampler starts at 0)
+    for repeat in itertools.count(repeat):
+        loader.sampler.set_epoch(epoch + repeat * 100_000, start=drawn * loader.batch_size)
+        drawn = 0
+        yield from run.batches(loader, transform, meter, "search-val", progress=False)
 
 
 def _heatmap(probabilities: torch.Tensor, cell: int = 12) -> torch.Tensor:

@@ -19,7 +19,7 @@ from darts_video.cell import Cell
 from darts_video.data import BadVideoLog, ClipTransform, collate_clips, write_label_map
 from darts_video.diagram import genotype_to_text
 from darts_video.engine import CheckpointError, distributed, load_checkpoint, weight_step
-from darts_video.engine.loop import EpochMeter, TrainingRun
+from darts_video.engine.loop import EpochMeter, TrainingRun, resume_point
 from darts_video.engine.optim import create_schedule, create_weight_optimizer, current_lr
 from darts_video.engine.cost import cost_report, format_cost
 from darts_video.engine.evaluate import evaluate, format_evaluation
@@ -33,7 +33,7 @@ from darts_video.utils.files import atomic_write_text
 
 def run_training(config: TrainConfig) -> dict:
     """Train (or resume) in ``config.out``, then test; returns the summary (RUN/summary.json)."""
-    run = TrainingRun(config.out, config.seed, config.resolved_device())
+    run = TrainingRun(config.out, config.seed, config.resolved_device(), config.checkpoint_every)
     train_set, classes, transform = build_dataset(config, "train")
     val_set, _, _ = build_dataset(config, "val", config.val_annotations, config.num_val_clips, classes=classes)
     if config.batch_size * run.world_size > len(train_set):
@@ -54,17 +54,21 @@ def run_training(config: TrainConfig) -> dict:
     schedule = create_schedule(optimizer, config.epochs * steps_per_epoch, config.warmup_epochs * steps_per_epoch)
     amp_dtype = AMP_DTYPES[config.amp]
     scaler = torch.amp.GradScaler(run.device.type, enabled=config.amp == "fp16")
-    components = {"model": model, "optimizer": optimizer, "scaler": scaler}
+    meter, val_bad_videos = EpochMeter(), run.bad_videos.for_set(len(val_set.labels))
+    components = {"model": model, "optimizer": optimizer, "scaler": scaler, "meter": meter, "bad_videos": run.bad_videos}
+    counters = {"architecture": arch, "classes": classes, "input_statistics": {"mean": config.mean, "std": config.std}}
 
-    start_epoch, step, best = 0, 0, -1.0
+    best = -1.0
     state = run.resume({"architecture": _SameArchitecture(arch, directory.latest_checkpoint)} | components)
+    start_epoch, step, under_way = resume_point(state)
     if state is not None:
-        start_epoch, step, best = state["epoch"] + 1, state["step"], state["best"]
-        run.say(f"resuming {directory.path} after epoch {start_epoch}")
+        best = state["best"]
+        run.say(f"resuming {directory.path} at step {step} (epoch {start_epoch + 1}" + (", under way)" if under_way else ")"))
 
     for epoch in range(start_epoch, config.epochs):
-        train_loader.sampler.set_epoch(epoch)
-        meter = EpochMeter()
+        if not (under_way and epoch == start_epoch):  # else the checkpoint's meter, as far as the epoch got
+            components["meter"] = meter = EpochMeter()
+        train_loader.sampler.set_epoch(epoch, start=meter.batches * train_loader.batch_size)
         model.train()
         for clips, labels in run.batches(train_loader, transform, meter, f"epoch {epoch + 1}/{config.epochs}"):
             schedule.step_update(step)
@@ -72,8 +76,9 @@ def run_training(config: TrainConfig) -> dict:
             logits, loss_value = weight_step(trained, clips, labels, optimizer, scaler, amp_dtype, where)
             step += 1
             meter.add(loss=loss_value * len(labels), correct=(logits.argmax(1) == labels).sum().item(), seen=len(labels))
+            run.checkpoint_inside_epoch(components, meter, epoch=epoch, step=step, best=best, **counters)
         totals = meter.reduced(run.device)
-        val = evaluate(model, val_loader, transform, classes, len(val_set.labels), run.device, amp_dtype, run.bad_videos)
+        val = evaluate(model, val_loader, transform, classes, len(val_set.labels), run.device, amp_dtype, val_bad_videos)
         record = {
             "step": step, "epoch": epoch + 1, "lr": current_lr(optimizer),
             "loss/train": totals["loss"] / max(1, totals["seen"]), "accuracy/train": 100 * totals["correct"] / max(1, totals["seen"]),
@@ -82,8 +87,7 @@ def run_training(config: TrainConfig) -> dict:
         run.log(record)
         is_best = val["clip/top1"] > best
         best = max(best, val["clip/top1"])
-        run.checkpoint(components, is_best=is_best, epoch=epoch, step=step, best=best, architecture=arch, classes=classes,
-                       input_statistics={"mean": config.mean, "std": config.std})
+        run.checkpoint(components, is_best=is_best, epoch=epoch, step=step, best=best, **counters)
         run.say(f"epoch {epoch + 1}/{config.epochs}: train loss {record['loss/train']:.3f}, accuracy {record['accuracy/train']:.1f} %, "
                 f"val top-1 {val['clip/top1']:.1f} % (one clip per video)")
 
@@ -132,7 +136,7 @@ def evaluate_checkpoint(config: TrainConfig, checkpoint: str | None = None) -> d
     _check_architecture(state, arch, path)
     model = build_model(arch).to(device)
     model.load_state_dict(state["model"])
-    test = test_model(model, config, classes, device, BadVideoLog(1, 1.0))
+    test = test_model(model, config, classes, device, BadVideoLog(0, config.max_bad_videos))  # lists the test set's (see test_model)
     if distributed.is_distributed() and torch.distributed.get_rank() != 0:
         return test
     report = format_evaluation(test, f"test of {path} ({config.backbone}, {source})")
@@ -142,10 +146,11 @@ def evaluate_checkpoint(config: TrainConfig, checkpoint: str | None = None) -> d
 
 
 def test_model(model: torch.nn.Module, config: TrainConfig, classes: list[str], device: torch.device, bad_videos: BadVideoLog) -> dict:
+    """The multi-view test; its bad videos are counted against the test set's size and listed in ``bad_videos``."""
     test_set, _, transform = build_dataset(config, "test", config.test_annotations or config.val_annotations, config.num_val_clips,
                                            num_test_clips=config.test_clips, classes=classes, num_test_crops=config.test_crops)
     return evaluate(model, _batches(test_set, config, False, device), transform, classes, len(test_set.labels), device,
-                    AMP_DTYPES[config.amp], bad_videos)
+                    AMP_DTYPES[config.amp], bad_videos.for_set(len(test_set.labels)))
 
 
 def _check_architecture(state: dict, arch: dict, path: Path) -> None:

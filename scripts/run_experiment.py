@@ -10,12 +10,12 @@ Re-running the same command resumes: finished arms are skipped, an interrupted o
 import sys
 
 from darts_video.errors import DartsVideoError
-from darts_video.experiment import build_parser, config_from_args, run_experiment
+from darts_video.experiment import build_parser, parse_config, run_experiment
 
 
 def main() -> int:
     try:
-        config = config_from_args(build_parser().parse_args())
+        config = parse_config()
         report = run_experiment(config)
     except DartsVideoError as error:  # bad input; a bug keeps its traceback
         print(f"error: {error}", file=sys.stderr)

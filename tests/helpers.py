@@ -1,5 +1,7 @@
 """Small helpers shared by the tests."""
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -46,3 +48,20 @@ def calibrate_batch_norms(model: nn.Module, inputs: torch.Tensor) -> nn.Module:
     with torch.no_grad():
         model.train()(inputs)
     return model.eval()
+
+
+@contextlib.contextmanager
+def layer_output_dtypes() -> Iterator[dict[str, set[torch.dtype]]]:
+    """The dtypes every convolution and linear layer outputs while the block runs, by "train" and
+    "eval" (the module's mode): under autocast all of them compute in the low precision."""
+    seen: dict[str, set[torch.dtype]] = {"train": set(), "eval": set()}
+
+    def record(module: nn.Module, args: tuple, output: object) -> None:
+        if isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)) and isinstance(output, torch.Tensor):
+            seen["train" if module.training else "eval"].add(output.dtype)
+
+    hook = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        yield seen
+    finally:
+        hook.remove()

@@ -85,6 +85,25 @@ def test_bad_video_log_stops_a_run_past_its_share_and_writes_an_exclusion_file(t
     assert len(cleaned) == 3 and sorted(cleaned.excluded) == sorted(bad_paths)
 
 
+def test_bad_video_logs_count_each_set_against_its_size_list_them_together_and_resume(tmp_path):
+    """Breaks if a set's failures count against another set's size (a wholly bad validation set
+    passing because the training set is large), if the run's list misses a set, or if a resumed
+    run forgets the failures before its checkpoint (listing and counting them anew)."""
+    train = BadVideoLog(100, max_share=0.1)
+    val = train.for_set(4)
+    train.record(["/v/a.mp4: cannot open", "/v/a.mp4: cannot open"])  # one video, counted once
+    with pytest.raises(TooManyBadVideos, match="1 of 4 videos failed"):
+        val.record(["/v/b.mp4: no video stream"])  # 1 of 4 is over 10 %, however large the training set
+    assert train.failures == val.failures == {"/v/a.mp4": "cannot open", "/v/b.mp4": "no video stream"}
+    resumed = BadVideoLog(100, max_share=0.1)
+    resumed_val = resumed.for_set(4)
+    resumed.load_state_dict(train.state_dict())
+    assert resumed.failures == train.failures and resumed_val.own == {"/v/b.mp4": "no video stream"}
+    resumed.record([f"/v/{i}.mp4: cannot open" for i in range(9)])  # 10 of 100 with a.mp4: at the limit
+    with pytest.raises(TooManyBadVideos, match="11 of 100 videos failed"):
+        resumed.record(["/v/last.mp4: cannot open"])
+
+
 def test_stratified_split_is_seeded_balanced_and_saved(tmp_path):
     labels = [i % 4 for i in range(103)]
     train, val = stratified_split(labels, val_fraction=0.5, seed=3)
@@ -115,6 +134,12 @@ def test_target_fps_video_index_and_test_crops_reach_the_dataset_from_the_comman
     test, _, _ = build_dataset(config, "test", num_test_crops=config.test_crops)
     assert test.views_per_item == 1 and test[0]["video"].shape[0] == 1
     assert search_parser().parse_args(["--target-fps", "25"]).target_fps == 25
+    assert test[0]["video"].shape[-2:] == (224, 224)  # test views at the training crop unless told otherwise
+    wide, _, _ = config_from_args(build_parser().parse_args(arguments + ["--crop-size", "64", "--test-crop-size", "96"]))
+    views = build_dataset(wide, "test", num_test_crops=3)[0][0]["video"]
+    assert views.shape[0] == 3 and views.shape[-2:] == (96, 96)
+    with pytest.raises(ValueError, match="--test-crop-size must be positive, got 0"):
+        TrainConfig(test_crop_size=0)
     with pytest.raises(ValueError, match="--target-fps must be positive, got 0"):
         TrainConfig(target_fps=0)
     with pytest.raises(ValueError, match="--video-index indexes video files"):

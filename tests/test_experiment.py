@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import darts_video.experiment as experiment
-from darts_video.experiment import ExperimentConfig, distinct_random_cells, run_experiment
+from darts_video.experiment import ExperimentConfig, distinct_random_cells, parse_config, run_experiment
 from darts_video.report import collapsed, proxy_ranking, stability, verdict
 from darts_video.space import SearchSpace
 
@@ -28,7 +28,9 @@ def tiny(tmp_path, **overrides) -> ExperimentConfig:
 
 def test_quick_experiment_from_the_command_line_reports_every_arm(tmp_path):
     out = tmp_path / "quick"
-    subprocess.run([sys.executable, str(REPO / "scripts" / "run_experiment.py"), "--quick", "--out", str(out)],
+    smaller = ["--ops", "identity", "dot_temporal_softmax", "map_spatial_sigmoid", "--nodes", "2", "--num-clips", "32", "--search-clips",
+               "32", "--num-val-clips", "16", "--selection-clips", "16", "--batch-size", "8", "--search-batch-size", "8"]
+    subprocess.run([sys.executable, str(REPO / "scripts" / "run_experiment.py"), "--quick", *smaller, "--out", str(out)],
                    check=True, capture_output=True, text=True, cwd=tmp_path)
     report = json.loads((out / "report.json").read_text())
     assert [arm["group"] for arm in report["arms"]] == GROUPS
@@ -49,6 +51,14 @@ def test_quick_experiment_from_the_command_line_reports_every_arm(tmp_path):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     search = report["searches"]["darts-1st-seed0"]
     assert [d["epoch"] for d in search["diagnostics"]] == [1, 2] and search["seconds"] > 0
+
+
+def test_quick_changes_the_defaults_and_options_beside_it_still_apply():
+    quick = parse_config(["--quick"])
+    assert (quick.seeds, quick.epochs, quick.out) == (experiment.QUICK["seeds"], experiment.QUICK["epochs"], "runs/experiment_quick")
+    mixed = parse_config(["--quick", "--epochs", "3", "--out", "elsewhere"])
+    assert (mixed.seeds, mixed.epochs, mixed.out) == (experiment.QUICK["seeds"], 3, "elsewhere")
+    assert parse_config([]) == ExperimentConfig()
 
 
 def test_an_interrupted_experiment_resumes_and_runs_only_what_is_missing(tmp_path, monkeypatch):

@@ -78,3 +78,18 @@ def test_shard_loader_counts_clips_per_batch_and_keeps_its_workers():
     assert [len(b["video"]) for b in batches] == [6, 3]  # 2 items of 3 crops, then 1
     train = shard_loader(SyntheticVideoDataset(16), 4, 1, 0, True, "cpu")
     assert train.persistent_workers and not train.pin_memory
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_an_epoch_resumed_at_a_position_reads_the_rest_of_that_epochs_order(shuffle):
+    """A resumed epoch (``set_epoch(epoch, start)``) gives exactly the keys its rank had left. Breaks
+    if the start is ignored (the epoch read again from its first clips), applied before the shard
+    is cut (another rank's keys), or if ``len`` still counts the skipped keys."""
+    for rank in (0, 1):
+        sampler = EpochSampler(range(11), shuffle=shuffle, seed=5, rank=rank, world_size=2)
+        sampler.set_epoch(3)
+        whole = list(sampler)
+        sampler.set_epoch(3, start=2)
+        assert list(sampler) == whole[2:] and len(sampler) == len(whole) - 2
+        sampler.set_epoch(3, start=len(whole) + 1)
+        assert list(sampler) == [] and len(sampler) == 0

@@ -11,11 +11,13 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from darts_video.data import EpochSampler, TooManyBadVideos
+from darts_video.errors import ConfigError
 from darts_video.engine import NonFiniteLoss, RunConfigMismatch, load_checkpoint
 from darts_video.genotype import Genotype
 from darts_video.search import run_search
 from darts_video.search_config import SearchConfig
 from darts_video.space import SearchSpace
+from helpers import layer_output_dtypes
 
 REPO = Path(__file__).resolve().parents[1]
 OPS = ["identity", "map_temporal_sigmoid", "dot_temporal_softmax"]
@@ -69,28 +71,54 @@ class Killed(Exception):
     pass
 
 
-def test_a_killed_search_resumes_to_the_same_alpha_and_weights(tmp_path, monkeypatch):
+def test_a_search_killed_between_epochs_and_inside_one_resumes_to_the_uninterrupted_alpha_weights_and_metrics(tmp_path, monkeypatch):
+    """Killed at an epoch's start, resumed, then killed inside epoch 3 after its checkpoint at step
+    9 (``--checkpoint-every 3``, 4 steps an epoch): the run ends as the uninterrupted one. Breaks if
+    the sampler restarts the epoch (other clips), the search-val iterator restarts (other α
+    steps), the epoch's meter or gradient evidence start empty (other metrics / decisions), or
+    writing checkpoints draws from a generator."""
+    import darts_video.search as search
+
     straight = tiny(tmp_path, out=str(tmp_path / "straight"), epochs=3)
     run_search(straight)
-    interrupted = replace(straight, out=str(tmp_path / "interrupted"))
-    original = EpochSampler.set_epoch
+    interrupted = replace(straight, out=str(tmp_path / "interrupted"), checkpoint_every=3)
+    original_set_epoch, original_step = EpochSampler.set_epoch, search.weight_step
 
-    def kill_at_epoch_two(self, epoch):
+    def kill_at_epoch_three(self, epoch, start=0):
         if epoch == 2:
             raise Killed()
-        original(self, epoch)
+        original_set_epoch(self, epoch, start)
 
-    monkeypatch.setattr(EpochSampler, "set_epoch", kill_at_epoch_two)
+    monkeypatch.setattr(EpochSampler, "set_epoch", kill_at_epoch_three)
     with pytest.raises(Killed):
         run_search(interrupted)
-    monkeypatch.setattr(EpochSampler, "set_epoch", original)
+    monkeypatch.setattr(EpochSampler, "set_epoch", original_set_epoch)
+    steps = []
+
+    def killed_in_step_ten(*args, **kwargs):
+        steps.append(len(steps) + 9)
+        if steps[-1] == 10:
+            raise Killed()
+        return original_step(*args, **kwargs)
+
+    monkeypatch.setattr(search, "weight_step", killed_in_step_ten)
+    with pytest.raises(Killed):
+        run_search(interrupted)
+    state = load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")
+    assert (state["step"], state["epoch"], state["inside_epoch"], state["meter"]["batches"], state["val_meter"]["batches"]) == (9, 2, True, 1, 1)
+    monkeypatch.setattr(search, "weight_step", original_step)
     run_search(interrupted)
-    a = load_checkpoint(Path(straight.out) / "checkpoints" / "latest.pt")["model"]
-    b = load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")["model"]
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-5), key
-    assert Genotype.load(Path(straight.out) / "genotype.json").nodes == Genotype.load(Path(interrupted.out) / "genotype.json").nodes
+    a = load_checkpoint(Path(straight.out) / "checkpoints" / "latest.pt")
+    b = load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")
+    assert a["model"].keys() == b["model"].keys() and b["step"] == 12 and not b.get("inside_epoch")
+    for key in a["model"]:
+        assert torch.allclose(a["model"][key].float(), b["model"][key].float(), atol=1e-6), key
+    metrics = [[json.loads(line) for line in (Path(run.out) / "metrics.jsonl").read_text().splitlines()] for run in (straight, interrupted)]
+    assert [m["step"] for m in metrics[1]] == [4, 8, 12]  # nothing logged twice
+    for key in ("loss/train", "accuracy/train", "loss/arch_val", "alpha/node2/dot_temporal_softmax", "decisions/supported"):
+        assert metrics[1][-1][key] == pytest.approx(metrics[0][-1][key], abs=1e-6), key
+    genotypes = [Genotype.load(Path(run.out) / "genotype.json") for run in (straight, interrupted)]
+    assert genotypes[0].nodes == genotypes[1].nodes and genotypes[0].evidence == genotypes[1].evidence
 
 
 def test_reusing_a_run_directory_with_other_options_is_refused(tmp_path):
@@ -200,19 +228,40 @@ def test_bad_videos_are_skipped_and_listed_until_there_are_too_many(tmp_path):
 
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
-def test_mixed_precision_searches_run_in_that_precision_and_checkpoint_the_scaler(tmp_path, amp):
-    config = tiny(tmp_path, amp=amp, epochs=2)
-    dtypes = set()
-    hook = torch.nn.modules.module.register_module_forward_hook(
-        lambda module, args, output: dtypes.add(output.dtype) if isinstance(output, torch.Tensor) else None
-    )
-    try:
-        genotype = run_search(config)
-    finally:
-        hook.remove()
-    assert {"bf16": torch.bfloat16, "fp16": torch.float16}[amp] in dtypes  # autocast really ran
+def test_mixed_precision_searches_compute_in_that_precision_keep_fp32_weights_and_take_every_step(tmp_path, monkeypatch, amp):
+    """Every layer of every weight step and (first-order) architecture step computes in the low
+    precision; weights and α stay fp32; both optimisers take each of their steps. Breaks if
+    autocast is left off either step or off part of the supernet (a cell computing in fp32), if
+    the model is cast instead, or if fp16's scaler skips steps or is never updated."""
+    import darts_video.search as search
+    from darts_video.supernet.architect import Architect
+
+    low, config = {"bf16": torch.bfloat16, "fp16": torch.float16}[amp], tiny(tmp_path, amp=amp, epochs=2)
+    seen = {"weight": [], "architecture": []}
+
+    def recorded(kind, step):
+        def run(*args, **kwargs):
+            with layer_output_dtypes() as dtypes:
+                result = step(*args, **kwargs)
+            seen[kind].append(dtypes["train"])
+            return result
+        return run
+
+    monkeypatch.setattr(search, "weight_step", recorded("weight", search.weight_step))
+    monkeypatch.setattr(Architect, "step", recorded("architecture", Architect.step))
+    genotype = run_search(config)
+    assert seen == {"weight": [{low}] * 8, "architecture": [{low}] * 4}  # 4 steps an epoch, α from epoch 2
+    state = load_checkpoint(Path(config.out) / "checkpoints" / "latest.pt")
+    assert {t.dtype for t in state["model"].values() if t.is_floating_point()} == {torch.float32}
+    assert {int(s["step"]) for s in state["weight_optimizer"]["state"].values()} == {8}
+    assert {int(s["step"]) for s in state["arch_optimizer"]["state"].values()} == {4}
+    if amp == "fp16":  # its scale and its count of steps since the last overflow are saved
+        assert state["scaler"]["scale"] == 2.0 ** 16 and state["scaler"]["_growth_tracker"] == 8
+    else:
+        assert state["scaler"] == {}
     metrics = [json.loads(line) for line in (Path(config.out) / "metrics.jsonl").read_text().splitlines()]
     assert all(torch.isfinite(torch.tensor(m["loss/train"])) for m in metrics) and genotype.num_nodes == 2
-    assert "scaler" in load_checkpoint(Path(config.out) / "checkpoints" / "latest.pt")
     with pytest.raises(ValueError, match="unknown --amp 'fp8'"):
         tiny(tmp_path, amp="fp8")
+    with pytest.raises(ConfigError, match="--checkpoint-every counts steps and must be 0 .off. or positive, got -1"):
+        tiny(tmp_path, checkpoint_every=-1)

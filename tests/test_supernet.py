@@ -93,7 +93,14 @@ def test_supernet_parameters_split_into_disjoint_architecture_and_weight_lists()
 
 
 @pytest.mark.parametrize("mode", ["darts", "gdas", "pc"])
-def test_fresh_supernet_is_the_bare_backbone_and_alpha_learns_once_the_cell_opens(mode):
+def test_fresh_supernet_is_the_bare_backbone_and_alpha_gets_the_true_gradient_once_the_cell_opens(mode):
+    """DARTS / PC-DARTS: the α and β gradients are the loss's derivative (a central finite
+    difference along a random direction, float64), and a small step against them lowers the loss.
+    GDAS: the gradient is the straight-through one, the loss's gradient at the drawn one-hot
+    weights carried back through that draw's soft sample, and the forward is the drawn cell's.
+    Breaks if part of the mixing (a candidate, an input, PC's partial channels) is detached or
+    weighed with other weights than the ones differentiated, if a gradient's sign or scale is wrong,
+    or if GDAS runs another cell than the one it differentiates."""
     torch.manual_seed(0)
     backbone = create_backbone("tiny")
     bare = create_backbone("tiny")
@@ -103,9 +110,46 @@ def test_fresh_supernet_is_the_bare_backbone_and_alpha_learns_once_the_cell_open
     assert torch.allclose(net(x), bare.eval()(x), atol=1e-6)
     for cell in (m for m in net.modules() if isinstance(m, MixedCell)):
         torch.nn.init.ones_(cell.sink.norm.weight)
-    net(x).pow(2).sum().backward()
-    assert net.arch.alphas.grad.abs().sum() > 0
-    assert all(beta.grad is not None for beta in net.arch.betas[1:])
+    net, x = net.double(), x.double()
+    with torch.no_grad():  # α and β away from the uniform start, where every candidate looks alike
+        draws = torch.Generator().manual_seed(1)
+        for parameter in net.arch_parameters():
+            parameter.normal_(generator=draws)
+    arch = net.arch_parameters()
+    loss = lambda weights=None: net(x, weights).pow(2).mean()  # noqa: E731
+    start = net.generator.get_state()
+    value = loss()
+    gradients = torch.autograd.grad(value, arch)
+    assert all(g.abs().sum() > 0 for g in gradients[:1] + gradients[2:])  # β of node 1 has one candidate: no gradient
+    if mode == "gdas":
+        net.generator.set_state(start)
+        weights = net.mixing_weights()  # the same draw
+        chosen = ArchWeights(weights.ops.detach().requires_grad_(), [w.detach().requires_grad_() for w in weights.inputs],
+                             weights.active_ops, weights.active_inputs, sampled=True)
+        at_draw = loss(chosen)
+        assert torch.equal(at_draw, value)  # the drawn cell ran
+        upstream = torch.autograd.grad(at_draw, [chosen.ops, *chosen.inputs])
+        expected = torch.autograd.grad([weights.ops, *weights.inputs], arch, upstream, allow_unused=True)
+        for got, want in zip(gradients, expected):
+            assert torch.allclose(got, torch.zeros_like(got) if want is None else want, rtol=1e-9, atol=1e-12)
+        return
+    draws = torch.Generator().manual_seed(2)
+    direction = [torch.randn(p.shape, generator=draws, dtype=p.dtype) for p in arch]
+    eps = 1e-5
+    with torch.no_grad():
+        shifted = []
+        for sign in (1, -1):
+            for p, d in zip(arch, direction):
+                p.add_(sign * eps * d)
+            shifted.append(loss())
+            for p, d in zip(arch, direction):
+                p.sub_(sign * eps * d)
+        finite = (shifted[0] - shifted[1]) / (2 * eps)
+        analytic = sum((g * d).sum() for g, d in zip(gradients, direction))
+        assert finite.item() == pytest.approx(analytic.item(), rel=1e-5)
+        for p, g in zip(arch, gradients):
+            p.sub_(1e-3 * g / max(g.norm() for g in gradients))
+        assert loss() < value
 
 
 def test_gdas_samples_one_op_per_node_and_the_same_cell_at_every_position():

@@ -13,6 +13,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from darts_video.data import EpochSampler
+from helpers import layer_output_dtypes
 from darts_video.data.synthetic import SyntheticVideoDataset
 from darts_video.engine import CheckpointError, load_checkpoint, save_checkpoint
 from darts_video.engine.export import load_exported
@@ -61,28 +62,57 @@ class Killed(Exception):
     pass
 
 
-def test_a_killed_retraining_resumes_to_the_same_weights(tmp_path, monkeypatch):
+def test_a_retraining_killed_between_epochs_and_inside_one_resumes_to_the_uninterrupted_weights_and_test(tmp_path, monkeypatch):
+    """Killed at an epoch's start, resumed, then killed inside epoch 3 after its checkpoint at step
+    16 (``--checkpoint-every 4``, 6 steps an epoch): the run ends as the uninterrupted one. Breaks
+    if the sampler restarts the epoch (other clips), the dropout generator is not restored, the
+    epoch's meter starts empty (another logged loss), or the best validation is forgotten."""
+    import darts_video.train as train
+
     straight = tiny(tmp_path, out=str(tmp_path / "straight"), epochs=3)
     run_training(straight)
-    interrupted = replace(straight, out=str(tmp_path / "interrupted"))
-    original = EpochSampler.set_epoch
+    interrupted = replace(straight, out=str(tmp_path / "interrupted"), checkpoint_every=4)
+    original_set_epoch, original_step = EpochSampler.set_epoch, train.weight_step
 
-    def kill_at_epoch_two(self, epoch):
+    def kill_at_epoch_three(self, epoch, start=0):
         if epoch == 2 and self.shuffle:  # the training loader
             raise Killed()
-        original(self, epoch)
+        original_set_epoch(self, epoch, start)
 
-    monkeypatch.setattr(EpochSampler, "set_epoch", kill_at_epoch_two)
+    monkeypatch.setattr(EpochSampler, "set_epoch", kill_at_epoch_three)
     with pytest.raises(Killed):
         run_training(interrupted)
-    assert load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")["epoch"] == 1
-    monkeypatch.setattr(EpochSampler, "set_epoch", original)
+    latest = Path(interrupted.out) / "checkpoints" / "latest.pt"
+    state = load_checkpoint(latest)
+    assert state["epoch"] == 1 and state["bad_videos"] == {"sets": [{}, {}]}  # the training and validation sets'
+    # as a format 2 checkpoint written before checkpoints inside an epoch: it must resume alike
+    save_checkpoint({name: value for name, value in state.items() if name not in ("meter", "bad_videos")}, latest)
+    monkeypatch.setattr(EpochSampler, "set_epoch", original_set_epoch)
+    steps = []
+
+    def killed_in_step_seventeen(*args, **kwargs):
+        steps.append(len(steps) + 13)
+        if steps[-1] == 17:
+            raise Killed()
+        return original_step(*args, **kwargs)
+
+    monkeypatch.setattr(train, "weight_step", killed_in_step_seventeen)
+    with pytest.raises(Killed):
+        run_training(interrupted)
+    state = load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")
+    assert (state["step"], state["epoch"], state["inside_epoch"], state["meter"]["batches"]) == (16, 2, True, 4)
+    monkeypatch.setattr(train, "weight_step", original_step)
     resumed = run_training(interrupted)
     a = load_checkpoint(Path(straight.out) / "checkpoints" / "latest.pt")
     b = load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")
+    assert b["step"] == 18 and not b.get("inside_epoch") and b["best"] == a["best"]
     for key in a["model"]:
-        assert torch.allclose(a["model"][key].float(), b["model"][key].float(), atol=1e-5), key
-    assert resumed["test"]["video/top1"] == pytest.approx(json.loads((Path(straight.out) / "summary.json").read_text())["test"]["video/top1"])
+        assert torch.allclose(a["model"][key].float(), b["model"][key].float(), atol=1e-6), key
+    metrics = [[json.loads(line) for line in (Path(run.out) / "metrics.jsonl").read_text().splitlines()] for run in (straight, interrupted)]
+    assert [m["step"] for m in metrics[1]] == [6, 12, 18]  # nothing logged twice
+    for key in ("loss/train", "accuracy/train", "accuracy/val_top1"):
+        assert metrics[1][-1][key] == pytest.approx(metrics[0][-1][key], abs=1e-6), key
+    assert resumed["test"] == json.loads((Path(straight.out) / "summary.json").read_text())["test"]
 
 
 def test_a_checkpoint_of_another_architecture_is_refused_naming_the_difference(tmp_path):
@@ -156,11 +186,32 @@ def test_retraining_runs_on_real_video_files_with_multi_view_testing(tmp_path):
 
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
-def test_mixed_precision_retraining_runs_and_checkpoints_its_scaler(tmp_path, amp):
-    summary = run_training(tiny(tmp_path, amp=amp, epochs=1, warmup_epochs=0))
+def test_mixed_precision_retraining_computes_in_that_precision_keeps_fp32_weights_and_takes_every_step(tmp_path, monkeypatch, amp):
+    """Breaks if autocast is left off the weight steps or the evaluation (some layer computes in
+    fp32), if the model itself is cast (the weights, and so the updates, lose their fp32
+    precision), if fp16's scaler skips steps (overflow on every step) or is never updated, or if
+    the optimiser does not take each of the 6 steps."""
+    import darts_video.train as train
+
+    low, evaluate, evaluations = {"bf16": torch.bfloat16, "fp16": torch.float16}[amp], train.evaluate, []
+
+    def recorded(*args, **kwargs):  # the validation and the test (not the cost count or the export, which run in fp32)
+        with layer_output_dtypes() as dtypes:
+            result = evaluate(*args, **kwargs)
+        evaluations.append(dtypes)
+        return result
+
+    monkeypatch.setattr(train, "evaluate", recorded)
+    with layer_output_dtypes() as dtypes:
+        run_training(tiny(tmp_path, amp=amp, epochs=1, warmup_epochs=0))
+    assert dtypes["train"] == {low} and evaluations == [{"train": set(), "eval": {low}}] * 2
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")
-    assert bool(state["scaler"]) == (amp == "fp16")  # a GradScaler only for fp16; its scale is saved
-    assert 0 <= summary["test"]["video/top1"] <= 100
+    assert {t.dtype for t in state["model"].values() if t.is_floating_point()} == {torch.float32}
+    assert {int(s["step"]) for s in state["optimizer"]["state"].values()} == {6}  # 96 clips, batches of 16
+    if amp == "fp16":  # a GradScaler only for fp16: its scale and its count of steps since the last overflow are saved
+        assert state["scaler"]["scale"] == 2.0 ** 16 and state["scaler"]["_growth_tracker"] == 6
+    else:
+        assert state["scaler"] == {}
 
 
 def test_validation_and_test_videos_are_labelled_with_the_training_label_map(tmp_path):

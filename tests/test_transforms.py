@@ -23,6 +23,19 @@ def test_train_val_and_test_give_uint8_c_t_h_w_clips():
     assert transform.val(x).dtype == torch.uint8
 
 
+def test_test_views_have_their_own_size_cut_from_the_test_short_side():
+    from darts_video.options import real_video_transform
+
+    x = frames(240, 320)
+    assert ClipTransform(crop_size=32, train_scale=(37, 46), test_scale=37, test_crop_size=32).test_crops(x).shape == (3, 3, 4, 32, 32)
+    small = real_video_transform(32)  # small inputs: test at the training crop, from the validation's short side
+    assert (small.test_scale, small.test_views_size) == (37, 32) and small.test_crops(x, 1).shape[-2:] == (32, 32)
+    pyslowfast = real_video_transform(224, 256)  # train 224 crops from [256, 320], test 256 squares of the 256 short side
+    assert (pyslowfast.train_scale, pyslowfast.test_scale, pyslowfast.test_views_size) == ((256, 320), 256, 256)
+    with pytest.raises(ValueError, match="test_crop_size 40 must be positive and at most the test short side 37"):
+        ClipTransform(crop_size=32, train_scale=(37, 46), test_scale=37, test_crop_size=40)
+
+
 def test_normalize_standardises_batches_per_channel():
     transform = ClipTransform(mean=(0.5, 0.25, 0.0), std=(0.5, 0.25, 1.0))
     batch = torch.full((2, 3, 4, 5, 5), 255, dtype=torch.uint8)  # (B, C, T, H, W)

@@ -11,7 +11,6 @@ replication it does at every frame, which is what makes inflation a sound initia
 """
 
 from __future__ import annotations
-from darts_video.errors import ConfigError
 
 import copy
 from collections.abc import Callable
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from darts_video.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -148,23 +149,58 @@ class TooManyBadVideos(DartsVideoError, RuntimeError):
 
 
 class BadVideoLog:
-    """Collects failures from batches; raises once more than ``max_share`` of the videos are bad."""
+    """The distinct videos of one set (train, val, test) that failed, and the limit on them: a run
+    stops once more than ``max_share`` of the set's ``num_videos`` are bad.
+
+    A run reads several sets, each counted against its own size (a validation set whose every
+    video is bad must stop the run, however large the training set): :meth:`for_set` gives the
+    log of another set, whose failures this log lists too (:attr:`failures`, :meth:`write`: the
+    run's one bad-video file). Under DDP the callers record every rank's failures on every rank,
+    so all ranks apply the limit to the same global count and stop together.
+    """
 
     def __init__(self, num_videos: int, max_share: float = 0.05) -> None:
         self.num_videos, self.max_share = num_videos, max_share
-        self.failures: dict[str, str] = {}  # path -> reason
+        self.own: dict[str, str] = {}  # this set's: path -> reason
+        self._family: list[BadVideoLog] = [self]  # the logs whose failures are listed together
+
+    def for_set(self, num_videos: int) -> BadVideoLog:
+        """The log of another set of ``num_videos`` videos read by the same run (same limit)."""
+        log = BadVideoLog(num_videos, self.max_share)
+        log._family = self._family
+        self._family.append(log)
+        return log
+
+    @property
+    def failures(self) -> dict[str, str]:
+        """Every bad video of this log's family of sets, path -> reason, in the order they failed."""
+        listed: dict[str, str] = {}
+        for log in self._family:
+            for path, reason in log.own.items():
+                listed.setdefault(path, reason)
+        return listed
 
     def record(self, failures: Iterable[str]) -> None:
+        """Add ``failures`` ("path: reason") to this set; raise once too many of its videos are bad."""
         for failure in failures:
             path, _, reason = failure.partition(": ")
-            self.failures.setdefault(path, reason)
-        if len(self.failures) > self.max_share * self.num_videos:
-            listed = "\n  ".join(f"{p}: {r}" for p, r in list(self.failures.items())[:10])
+            self.own.setdefault(path, reason)
+        if len(self.own) > self.max_share * self.num_videos:
+            listed = "\n  ".join(f"{p}: {r}" for p, r in list(self.own.items())[:10])
             raise TooManyBadVideos(
-                f"{len(self.failures)} of {self.num_videos} videos failed to decode, more than the allowed "
+                f"{len(self.own)} of {self.num_videos} videos failed to decode, more than the allowed "
                 f"{self.max_share:.0%} (raise the limit, or exclude them with scripts/scan_videos.py):\n  {listed}"
             )
 
+    def state_dict(self) -> dict[str, Any]:
+        """Every set's failures so far, in the order the sets were made (a checkpoint component:
+        the resumed run lists them and counts them against the limit, as the uninterrupted one)."""
+        return {"sets": [dict(log.own) for log in self._family]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for log, own in zip(self._family, state["sets"]):
+            log.own = dict(own)
+
     def write(self, path: str | Path) -> Path:
-        """The bad list in the exclusion-file format, which datasets accept as ``exclude``."""
+        """Every listed bad video in the exclusion-file format, which datasets accept as ``exclude``."""
         return write_exclusions(self.failures.items(), path)

@@ -34,6 +34,8 @@ class EpochSampler(Sampler[tuple[int, int]]):
     Shuffled (training): a permutation seeded by (seed, epoch), cut to a multiple of the world
     size so every rank takes as many steps. Unshuffled (evaluation): ranks take every
     ``world_size``-th index, nothing padded or repeated, so every sample is scored exactly once.
+    ``set_epoch(epoch, start)`` skips the epoch's first ``start`` keys of this rank: a run resumed
+    from a checkpoint inside an epoch reads the rest of that epoch's order, as it would have.
     """
 
     def __init__(self, indices: Sequence[int], shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
@@ -41,10 +43,12 @@ class EpochSampler(Sampler[tuple[int, int]]):
             raise ValueError(f"rank {rank} is outside a world of {world_size} processes")
         self.indices = np.asarray(indices, dtype=np.int64)
         self.shuffle, self.seed, self.rank, self.world_size = shuffle, seed, rank, world_size
-        self.epoch = 0
+        self.epoch = self.start = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        if start < 0:
+            raise ValueError(f"start {start} of epoch {epoch} is negative")
+        self.epoch, self.start = epoch, start
 
     def _mine(self) -> np.ndarray:
         if not self.shuffle:
@@ -54,9 +58,12 @@ class EpochSampler(Sampler[tuple[int, int]]):
         return order[:usable][self.rank :: self.world_size]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        return iter([(self.epoch, int(index)) for index in self._mine()])
+        return iter([(self.epoch, int(index)) for index in self._mine()[self.start :]])
 
     def __len__(self) -> int:
+        """The keys left in this epoch after ``start``."""
         if self.shuffle:
-            return len(self.indices) // self.world_size
-        return len(range(self.rank, len(self.indices), self.world_size))
+            mine = len(self.indices) // self.world_size
+        else:
+            mine = len(range(self.rank, len(self.indices), self.world_size))
+        return max(0, mine - self.start)

@@ -16,12 +16,13 @@ clamps indices) or loops back to its start (``loop``, as MMAction2).
 """
 
 from __future__ import annotations
-from darts_video.errors import ConfigError
 
 import random
 from dataclasses import dataclass
 
 import numpy as np
+
+from darts_video.errors import ConfigError
 
 SHORT_VIDEO_POLICIES = ("repeat_last", "loop")
 

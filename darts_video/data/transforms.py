@@ -6,15 +6,17 @@ DataLoader workers moves 4x fewer bytes between processes and measured 1.5x more
 cores (docs/benchmarks.md), and normalising on a GPU is free.
 - train: random short-side scale in ``train_scale``, random ``crop_size`` crop, horizontal flip;
 - val: short side to ``test_scale``, centre ``crop_size`` crop;
-- test: short side to ``test_scale``, three ``test_scale`` squares along the long side
+- test: short side to ``test_scale``, three ``test_crop_size`` squares along the long side
   (left / centre / right, or top / centre / bottom), MMAction2's ThreeCrop, all cut from one
-  decoded and resized clip.
+  decoded and resized clip. ``test_crop_size`` defaults to ``test_scale`` (full-height squares,
+  PySlowFast's 256 after 224-px training); ``options.build_dataset`` tests at the training crop
+  unless ``--test-crop-size`` says otherwise, because a small network trained on 32-px crops
+  does not carry over to 37-px views (docs/retraining.md).
 Training draws its scale, crop and flip from the generator it is given (the sample's own, see
 :func:`~darts_video.data.sampler.sample_rng`), never from a global one.
 """
 
 from __future__ import annotations
-from darts_video.errors import ConfigError
 
 import random
 from collections.abc import Sequence
@@ -23,6 +25,8 @@ from dataclasses import dataclass, replace
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
+
+from darts_video.errors import ConfigError
 
 KINETICS_MEAN = (0.45, 0.45, 0.45)  # PySlowFast's defaults; pretrained backbones declare their own
 KINETICS_STD = (0.225, 0.225, 0.225)
@@ -33,6 +37,7 @@ class ClipTransform:
     crop_size: int = 224
     train_scale: tuple[int, int] = (256, 320)
     test_scale: int = 256
+    test_crop_size: int | None = None  # None: test_scale
     flip: bool = True
     mean: tuple[float, float, float] = KINETICS_MEAN
     std: tuple[float, float, float] = KINETICS_STD
@@ -43,6 +48,13 @@ class ClipTransform:
             raise ConfigError(f"train_scale must be an increasing pair of positive sizes, got {self.train_scale}")
         if self.crop_size > low or self.crop_size > self.test_scale:
             raise ConfigError(f"crop_size {self.crop_size} is larger than the short side it is cut from ({low} / {self.test_scale})")
+        if not 0 < self.test_views_size <= self.test_scale:
+            raise ConfigError(f"test_crop_size {self.test_crop_size} must be positive and at most the test short side {self.test_scale}")
+
+    @property
+    def test_views_size(self) -> int:
+        """The side of the test views' squares."""
+        return self.test_scale if self.test_crop_size is None else self.test_crop_size
 
     def train(self, frames: torch.Tensor, rng: random.Random) -> torch.Tensor:
         video = _as_video(frames)  # (T, 3, H, W)
@@ -64,14 +76,14 @@ class ClipTransform:
         """``num_crops`` evenly spaced squares along the long side (one: the centre), ``(V, C, T, S, S)``."""
         video = self._resize(frames)  # (T, C, H, W), resized once for every crop
         if num_crops == 1:
-            return self._to_c_t_h_w(v2.CenterCrop(self.test_scale)(video))[None]
-        height, width = video.shape[-2:]
-        centre = (min(height, width) - self.test_scale) // 2
+            return self._to_c_t_h_w(v2.CenterCrop(self.test_views_size)(video))[None]
+        height, width, side = *video.shape[-2:], self.test_views_size
+        centre = (min(height, width) - side) // 2
         crops = []
         for crop in range(num_crops):
-            offset = round(crop * (max(height, width) - self.test_scale) / (num_crops - 1))
+            offset = round(crop * (max(height, width) - side) / (num_crops - 1))
             top, left = (offset, centre) if height > width else (centre, offset)
-            crops.append(self._to_c_t_h_w(v2.functional.crop(video, top, left, self.test_scale, self.test_scale)))
+            crops.append(self._to_c_t_h_w(v2.functional.crop(video, top, left, side, side)))
         return torch.stack(crops)
 
     def with_statistics(self, mean: Sequence[float], std: Sequence[float]) -> ClipTransform:

@@ -1,33 +1,41 @@
 """Evaluation as PySlowFast reports it: every view scored alone (clip level), and the softmax
 scores of a video's views averaged (video level, the multi-view test); top-1 / top-5 and
-accuracy per class. Under DDP each rank scores its shard and the sums are all-reduced."""
+accuracy per class. Under DDP each rank scores its shard and the sums are all-reduced.
+
+Evaluation shards are uneven (nothing is padded, so every video is scored once), and a rank may
+skip a batch whose videos all failed: no collective can run per batch. The failures are therefore
+gathered once, at the end, and every rank applies the bad-video limit to the same global list."""
 
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
 from darts_video.data import BadVideoLog, ClipTransform
+from darts_video.engine import distributed
 
 
 def evaluate(model: nn.Module, loader: DataLoader, transform: ClipTransform, classes: list[str], num_videos: int,
              device: torch.device, amp_dtype: torch.dtype | None = None, bad_videos: BadVideoLog | None = None) -> dict:
-    """Metrics over ``loader``'s views; its samples carry the video ``index`` they come from."""
+    """Metrics over ``loader``'s views; its samples carry the video ``index`` they come from.
+
+    ``bad_videos``: the log of this set of videos (its size and limit), into which every rank's
+    failures are recorded on every rank once the loader is done; it raises on all ranks alike."""
     was_training = model.training
     model.eval()
     num_classes, top = len(classes), min(5, len(classes))
     scores = torch.zeros(num_videos, num_classes, device=device)  # Σ softmax over the views of a video
     labels = torch.full((num_videos,), -1, dtype=torch.long, device=device)
     clip_counts = torch.zeros(3, device=device)  # views, top-1 hits, top-k hits
+    failures: list[str] = []  # this rank's
     with torch.no_grad():
         for batch in loader:
-            if bad_videos is not None:
-                bad_videos.record(batch["failures"])
+            failures += batch["failures"]
             if batch["video"] is None:
                 continue
-            clips, target, index = transform.normalize(batch["video"].to(device)), batch["label"].to(device), batch["index"].to(device)
+            clips = transform.normalize(batch["video"].to(device, non_blocking=True))
+            target, index = batch["label"].to(device, non_blocking=True), batch["index"].to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 probabilities = model(clips).float().softmax(dim=1)  # (B, num_classes)
             best = probabilities.topk(top, dim=1).indices
@@ -36,10 +44,13 @@ def evaluate(model: nn.Module, loader: DataLoader, transform: ClipTransform, cla
             scores.index_add_(0, index, probabilities)
             labels[index] = target
     model.train(was_training)
-    if dist.is_available() and dist.is_initialized():
+    if distributed.is_distributed():
         for tensor in (scores, clip_counts):
-            dist.all_reduce(tensor)
-        dist.all_reduce(labels, op=dist.ReduceOp.MAX)
+            torch.distributed.all_reduce(tensor)
+        torch.distributed.all_reduce(labels, op=torch.distributed.ReduceOp.MAX)
+        failures = [failure for rank_failures in distributed.gather_objects(failures) for failure in rank_failures]
+    if bad_videos is not None:
+        bad_videos.record(failures)  # the same list on every rank: all stop or none
     seen = labels >= 0
     videos, video_labels = scores[seen], labels[seen]
     ranked = videos.topk(top, dim=1).indices

@@ -7,12 +7,13 @@ over a long SGD schedule (PySlowFast's: lr 0.1, decay 1e-4, 100+ epochs).
 """
 
 from __future__ import annotations
-from darts_video.errors import ConfigError
 
 import torch
 from timm.optim import create_optimizer_v2
 from timm.scheduler import CosineLRScheduler
 from torch import nn
+
+from darts_video.errors import ConfigError
 
 # our name -> timm's ("momentum" is plain SGD with momentum; timm's "sgd" is Nesterov)
 _TIMM_NAMES = {"sgd": "momentum", "adamw": "adamw"}

@@ -6,12 +6,14 @@ supports, so the full candidate list is derived data, never a hand-kept table.
 """
 
 from __future__ import annotations
-from darts_video.errors import ConfigError, UnknownNameError
 
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from torch import nn
+
+from darts_video.errors import ConfigError, UnknownNameError
+from darts_video.registry import Registry
 
 DIMENSIONS = ("spatial", "temporal", "spatiotemporal")
 IDENTITY = "identity"
@@ -72,7 +74,7 @@ class _Family:
     activations: tuple[str, ...]
 
 
-_FAMILIES: dict[str, _Family] = {}
+OP_FAMILIES: Registry[_Family] = Registry("operation type")
 
 
 def register_family(
@@ -80,13 +82,12 @@ def register_family(
 ) -> Callable[[OpBuilder], OpBuilder]:
     """Register an operation family; every ``dims x activations`` pair becomes a candidate."""
 
+    unknown = set(dims) - set(DIMENSIONS)
+    if unknown:
+        raise ValueError(f"{type_name}: unknown dimensions {sorted(unknown)}")
+
     def decorator(builder: OpBuilder) -> OpBuilder:
-        if type_name in _FAMILIES:
-            raise ValueError(f"operation type {type_name!r} is registered twice")
-        unknown = set(dims) - set(DIMENSIONS)
-        if unknown:
-            raise ValueError(f"{type_name}: unknown dimensions {sorted(unknown)}")
-        _FAMILIES[type_name] = _Family(builder, tuple(dims), tuple(activations))
+        OP_FAMILIES.register(type_name)(_Family(builder, tuple(dims), tuple(activations)))
         return builder
 
     return decorator
@@ -95,7 +96,8 @@ def register_family(
 def list_ops() -> tuple[OpSpec, ...]:
     """Every registered candidate: parameter-free ones first, then each family in name order."""
     specs: list[OpSpec] = []
-    for type_name, family in sorted(_FAMILIES.items(), key=lambda item: (bool(item[1].dims), item[0])):
+    families = [(name, OP_FAMILIES.get(name)) for name in OP_FAMILIES.names()]
+    for type_name, family in sorted(families, key=lambda item: (bool(item[1].dims), item[0])):
         if not family.dims:
             specs.append(OpSpec(type_name))
             continue
@@ -111,7 +113,7 @@ def create_op(spec: OpSpec | str, channels: int, config: OpConfig | None = None)
         raise _unknown_op(spec.name)
     if channels < 1:
         raise ConfigError(f"{spec.name}: channels must be positive, got {channels}")
-    return _FAMILIES[spec.type].builder(spec, channels, config or OpConfig())
+    return OP_FAMILIES.get(spec.type).builder(spec, channels, config or OpConfig())
 
 
 def _unknown_op(name: str) -> UnknownNameError:
