@@ -32,11 +32,12 @@ QUICK = ["--num-clips", "64", "--batch-size", "8", "--epochs", "2", "--warmup-ep
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a tiny search instead of the default one")
+    parser.add_argument("--run-dir", help="where the search writes its run, kept (default: a temporary folder, removed)")
     parser.add_argument("search_options", nargs="*", help="options of both commands (after --)")
     args = parser.parse_args()
     options = (QUICK if args.quick else []) + args.search_options
     with tempfile.TemporaryDirectory() as folder:
-        plan_file, run = Path(folder) / "plan.json", Path(folder) / "run"
+        plan_file, run = Path(folder) / "plan.json", Path(args.run_dir or Path(folder) / "run")
         planned = _run([sys.executable, str(REPO / "scripts" / "plan_search.py"), *options, "--plan-out", str(plan_file)])
         print(planned.stdout)
         searched = _run([sys.executable, str(REPO / "scripts" / "search_supernet.py"), *options, "--out", str(run)])

@@ -1,7 +1,12 @@
 """Small helpers shared by the tests."""
 
 import contextlib
+import io
+import os
+import runpy
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -10,6 +15,39 @@ from torch import nn
 from darts_video.backbones.base import VideoBackbone
 
 VIDEOS = Path(__file__).resolve().parent / "data" / "videos"  # real files, see its README
+
+
+@dataclass
+class ScriptResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_script(script: Path, *args: str, cwd: Path | None = None) -> ScriptResult:
+    """Run a command-line script in this process, as ``python script args`` would (its ``__main__``
+    block, its folder first on ``sys.path``, its exit status), without a new interpreter's imports:
+    most of a script test's time is otherwise spent importing torch again. One test per script
+    still runs it as a real subprocess."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    argv, path, directory, threads = sys.argv, list(sys.path), os.getcwd(), torch.get_num_threads()
+    sys.argv, sys.path[:0] = [str(script), *args], [str(Path(script).parent)]
+    returncode = 0
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exit_:
+        code = exit_.code
+        returncode = code if isinstance(code, int) else (0 if code is None else 1)
+        if not isinstance(code, int) and code is not None:
+            stderr.write(f"{code}\n")
+    finally:
+        sys.argv, sys.path[:] = argv, path
+        os.chdir(directory)
+        torch.set_num_threads(threads)
+    return ScriptResult(returncode, stdout.getvalue(), stderr.getvalue())
 
 
 def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:

@@ -1,14 +1,15 @@
-"""Benchmark scripts still run (tiny sizes); their numbers are never asserted."""
+"""Benchmark scripts still run (tiny sizes, in this process: see helpers.run_script); their numbers
+are never asserted."""
 
-import subprocess
-import sys
 from pathlib import Path
+
+from helpers import run_script
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_bench_ops_quick_prints_both_tables():
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_ops.py"), "--quick"], capture_output=True, text=True, timeout=300)
+    result = run_script(REPO / "benchmarks" / "bench_ops.py", "--quick")
     assert result.returncode == 0, result.stderr
     assert "| dot_spatiotemporal_softmax |" in result.stdout
     assert "fwd+bwd speed-up" in result.stdout
@@ -16,7 +17,7 @@ def test_bench_ops_quick_prints_both_tables():
 
 
 def test_bench_data_quick_prints_both_tables():
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_data.py"), "--quick"], capture_output=True, text=True, timeout=300)
+    result = run_script(REPO / "benchmarks" / "bench_data.py", "--quick")
     assert result.returncode == 0, result.stderr
     assert "| 320x240, 2 s | 50 |" in result.stdout
     assert "16x2 clip (PyAV)" in result.stdout and "Times are in" in result.stdout
@@ -24,26 +25,26 @@ def test_bench_data_quick_prints_both_tables():
 
 
 def test_profile_clip_quick_prints_every_phase():
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "profile_clip.py"), "--quick"], capture_output=True, text=True, timeout=300)
+    result = run_script(REPO / "benchmarks" / "profile_clip.py", "--quick")
     assert result.returncode == 0, result.stderr
     assert "| arm_wrestling.mp4 | 16x2 |" in result.stdout and "decode_frames ms now" in result.stdout
 
 
 def test_bench_synthetic_quick_prints_the_table():
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_synthetic.py"), "--quick"], capture_output=True, text=True, timeout=300)
+    result = run_script(REPO / "benchmarks" / "bench_synthetic.py", "--quick")
     assert result.returncode == 0, result.stderr
     assert "| dot_temporal_softmax |" in result.stdout and "spatial pair" in result.stdout
 
 
 def test_bench_search_quick_prints_the_table():
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_search.py"), "--quick"], capture_output=True, text=True, timeout=300)
+    result = run_script(REPO / "benchmarks" / "bench_search.py", "--quick")
     assert result.returncode == 0, result.stderr
     assert "| gdas weight step |" in result.stdout and "2nd / 1st order" in result.stdout
     assert "[----" in result.stdout and "Search steps" in result.stdout and "Times are in" in result.stdout
 
 
 def test_bench_models_quick_prints_every_arm():
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_models.py"), "--quick"], capture_output=True, text=True, timeout=300)
+    result = run_script(REPO / "benchmarks" / "bench_models.py", "--quick")
     assert result.returncode == 0, result.stderr
     for row in ("| tiny | 8x32² | bare |", "| s3d | 8x32² | non-local |", "| s3d | 8x32² | cell (divided_space_time) |"):
         assert row in result.stdout
@@ -52,8 +53,7 @@ def test_bench_models_quick_prints_every_arm():
 
 def test_bench_gpu_quick_writes_every_row_with_its_mfu_against_the_given_peak(tmp_path):
     out = tmp_path / "gpu.md"
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_gpu.py"), "--quick", "--peak-tflops", "1", "--out", str(out)],
-                            capture_output=True, text=True, timeout=300)
+    result = run_script(REPO / "benchmarks" / "bench_gpu.py", "--quick", "--peak-tflops", "1", "--out", str(out))
     assert result.returncode == 0, result.stderr
     table = out.read_text()
     for row in ("| bare backbone, training step |", "| search step, recompute off (largest batch", "| search step, recompute on (largest batch",

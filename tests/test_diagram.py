@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import ScriptResult, run_script
 from darts_video.diagram import genotype_to_dot, genotype_to_text, write_diagram
 from darts_video.genotype import get_genotype
 from darts_video.space import SearchSpace
@@ -65,8 +66,8 @@ def test_without_graphviz_matplotlib_draws_the_png_and_svg(tmp_path, monkeypatch
     assert svg.count("<path") >= 2 * len(genotype.nodes) + 2  # boxes and edges are drawn, not just the labels
 
 
-def run_describe(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "describe.py"), *args], capture_output=True, text=True)
+def run_describe(*args: str) -> ScriptResult:
+    return run_script(REPO / "scripts" / "describe.py", *args)
 
 
 def test_describe_space_prints_the_restricted_space():
@@ -76,7 +77,8 @@ def test_describe_space_prints_the_restricted_space():
 
 
 def test_describe_genotype_prints_and_draws(tmp_path):
-    result = run_describe("genotype", "divided_space_time", "--out", str(tmp_path / "cell"))
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "describe.py"), "genotype", "divided_space_time", "--out", str(tmp_path / "cell")],
+                            capture_output=True, text=True)  # the real command, once
     assert result.returncode == 0, result.stderr
     assert "node 2 = dot_temporal_softmax(node 1)" in result.stdout
     assert (tmp_path / "cell.dot").exists() and (tmp_path / "cell.png").exists() and (tmp_path / "cell.svg").exists()

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import VIDEOS
+from helpers import VIDEOS, run_script
 from test_decode import make_bad_videos
 from darts_video.data import VideoClipDataset, VideoIndex, read_exclusions, read_list_file
 
@@ -37,9 +37,6 @@ def test_scan_lists_the_bad_videos_and_datasets_accept_the_list(tmp_path):
 
 def test_scan_of_a_clean_list_exits_zero(tmp_path):
     (tmp_path / "list.txt").write_text(f"{VIDEOS / 'short_32frames.mp4'} 0\n")
-    result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "scan_videos.py"), str(tmp_path / "list.txt"), "--out", str(tmp_path / "bad.txt"), "--full"],
-        capture_output=True, text=True,
-    )
+    result = run_script(REPO / "scripts" / "scan_videos.py", str(tmp_path / "list.txt"), "--out", str(tmp_path / "bad.txt"), "--full")
     assert result.returncode == 0, result.stderr
     assert "1 good, 0 bad of 1 videos" in result.stdout and (tmp_path / "bad.txt").read_text() == ""

@@ -17,7 +17,7 @@ from darts_video.genotype import Genotype
 from darts_video.search import run_search
 from darts_video.search_config import SearchConfig
 from darts_video.space import SearchSpace
-from helpers import layer_output_dtypes
+from helpers import layer_output_dtypes, run_script
 
 REPO = Path(__file__).resolve().parents[1]
 OPS = ["identity", "map_temporal_sigmoid", "dot_temporal_softmax"]
@@ -171,7 +171,7 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step_and_keeps_the_last_chec
 
 def test_the_command_line_documents_its_options_and_reports_bad_ones():
     script = str(REPO / "scripts" / "search_supernet.py")
-    help_text = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True).stdout
+    help_text = run_script(script, "--help").stdout
     for option in ("--data", "--backbone", "--points", "--nodes", "--ops", "--mode", "--order", "--epochs", "--batch-size", "--crop-size", "--device", "--seed", "--out"):
         assert option in help_text
     result = subprocess.run([sys.executable, script, "--ops", "dot_*", "tanh_*", "--out", "/nonexistent/never"], capture_output=True, text=True)
@@ -183,18 +183,17 @@ def test_derive_genotype_re_derives_the_search_result_from_its_checkpoint(tmp_pa
     searched = run_search(config)
     checkpoint = Path(config.out) / "checkpoints" / "latest.pt"
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "derive_genotype.py"), str(checkpoint), "--out", str(tmp_path / "derived")],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True)  # the real command, once; the other cases in this process
     assert result.returncode == 0, result.stderr
     derived = Genotype.load(tmp_path / "derived.json")
     assert derived.nodes == searched.nodes and derived.provenance["epoch"] == 2
     assert derived.evidence == searched.evidence  # same selector, same clips: the same measurements
     assert (tmp_path / "derived.dot").exists()
-    other = subprocess.run([sys.executable, str(REPO / "scripts" / "derive_genotype.py"), str(checkpoint), "--subset", "1",
-                            "--selector", "argmax", "--out", str(tmp_path / "other")], capture_output=True, text=True)
+    other = run_script(REPO / "scripts" / "derive_genotype.py", str(checkpoint), "--subset", "1", "--selector", "argmax", "--out", str(tmp_path / "other"))
     assert other.returncode == 0, other.stderr
     assert Genotype.load(tmp_path / "other.json").selector == "argmax" and "node 1 op:" in other.stdout
     (tmp_path / "cut.pt").write_bytes(checkpoint.read_bytes()[:200])
-    bad = subprocess.run([sys.executable, str(REPO / "scripts" / "derive_genotype.py"), str(tmp_path / "cut.pt")], capture_output=True, text=True)
+    bad = run_script(REPO / "scripts" / "derive_genotype.py", str(tmp_path / "cut.pt"))
     assert bad.returncode == 2 and "cut.pt: not a readable checkpoint" in bad.stderr
 
 

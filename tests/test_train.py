@@ -13,7 +13,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from darts_video.data import EpochSampler
-from helpers import layer_output_dtypes
+from helpers import layer_output_dtypes, run_script
 from darts_video.data.synthetic import SyntheticVideoDataset
 from darts_video.engine import CheckpointError, load_checkpoint, save_checkpoint
 from darts_video.engine.export import load_exported
@@ -151,7 +151,7 @@ def test_bad_requests_fail_before_the_run_directory_appears(tmp_path, overrides,
 
 def test_the_command_line_trains_says_which_cell_and_reports_bad_input(tmp_path):
     script = str(REPO / "scripts" / "train_final.py")
-    usage = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, check=True).stdout
+    usage = run_script(script, "--help").stdout
     for option in ("--genotype", "--baseline", "--backbone", "--points", "--data", "--epochs", "--batch-size", "--optimizer",
                    "--amp", "--device", "--seed", "--out", "--eval-only", "--test-clips", "--pretrained"):
         assert option in usage
@@ -160,7 +160,7 @@ def test_the_command_line_trains_says_which_cell_and_reports_bad_input(tmp_path)
                          capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "model: tiny with baseline: none" in run.stdout and "| clip (each view alone) |" in run.stdout
-    bad = subprocess.run([sys.executable, script, "--genotype", str(tmp_path / "missing.json")], capture_output=True, text=True, cwd=tmp_path)
+    bad = run_script(script, "--genotype", str(tmp_path / "missing.json"), cwd=tmp_path)
     assert bad.returncode == 2 and "missing.json" in bad.stderr
 
 
