@@ -57,6 +57,26 @@ def test_perturbation_picks_the_one_operation_the_task_needs_and_says_it_is_supp
     assert net.mask.ops == ((net.space.ops.index(nodes[0].op),),)  # the node is fixed to its choice
 
 
+def test_support_counts_the_clips_not_the_candidates(monkeypatch):
+    """Removing the attention costs 20 points on 1 clip in 5 of 100: far beyond noise over 100 paired
+    clips. A support test that took the number of candidates (2) as its sample size would need a
+    margin of 12.7 standard errors and call it noise."""
+    import darts_video.supernet.select as select
+
+    space = SearchSpace.from_patterns(["identity", "dot_temporal_softmax"], num_nodes=1, op_config=OpConfig(reduction=1))
+    net = Supernet(FeatureBackbone(8), space)
+    attention = space.ops.index(next(op for op in space.ops if op.name == "dot_temporal_softmax"))
+    lost = (torch.arange(100) % 5 == 0).double()
+
+    def scores(net, batches, mask, metric):
+        return 1 - lost if attention not in mask.ops[0] else torch.ones(100, dtype=torch.float64)
+
+    monkeypatch.setattr(select, "per_clip_scores", scores)
+    (node,), (decision,) = select_by_perturbation(net, [])
+    assert node.op.name == "dot_temporal_softmax" and decision.margin == pytest.approx(20.0)
+    assert decision.margin_stderr == pytest.approx(100 * lost.std().item() / 10) and decision.supported
+
+
 def test_per_clip_scores_switch_candidates_off_exactly_and_keep_the_batch_norm_statistics():
     torch.manual_seed(0)
     space = SearchSpace.from_patterns(OPS, num_nodes=2)

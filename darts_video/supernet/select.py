@@ -189,16 +189,16 @@ def select_by_perturbation(
 def _decide(net: Supernet, batches: Sequence[Batch], metric: Metric, candidates: Sequence[int],
             without: Callable[[list[int]], CandidateMask], number: int, kind: str, names: dict[int, str],
             alpha: dict[int, float]) -> tuple[int, Decision]:
-    scores = per_clip_scores(net, batches, net.mask, metric)
+    clip_scores = per_clip_scores(net, batches, net.mask, metric)  # (N,)
     removed = {c: per_clip_scores(net, batches, without([o for o in candidates if o != c]), metric) for c in candidates}
-    perturbation = Perturbation(scores, removed)
+    perturbation = Perturbation(clip_scores, removed)
     effects = {c: perturbation.effect(c) for c in candidates}
     order = sorted(candidates, key=lambda c: (-effects[c][0], -alpha[c]))  # ties: the more probable
     chosen, runner_up = order[0], order[1]
     margin, stderr = perturbation.margin(chosen, runner_up)
     key = "alpha" if kind == "op" else "beta"
     scores = {names[c]: {key: round(alpha[c], 6), "effect": effects[c][0], "effect_stderr": effects[c][1]} for c in candidates}
-    supported = beyond_noise(margin, stderr, len(scores))
+    supported = beyond_noise(margin, stderr, len(clip_scores))  # the clips are the samples
     return chosen, Decision(number, kind, names[chosen], names[runner_up], margin, stderr, bool(supported), scores)
 
 
