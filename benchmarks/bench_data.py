@@ -144,7 +144,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 s videos, few repeats and items")
     args = parser.parse_args()
     if args.quick:
-        args.seconds, args.repeats, args.loader_items, args.loader_rounds = 2, 2, 24, 1
+        args.seconds, args.repeats, args.loader_items, args.loader_rounds = 2, 2, 16, 1
     torch.set_num_threads(1)  # as in a loader worker
     with tempfile.TemporaryDirectory() as folder:
         videos = {f"{w}x{h}, {args.seconds} s": make_video(Path(folder) / f"{w}x{h}.mp4", w, h, args.seconds) for w, h in ((320, 240), (456, 256))}
