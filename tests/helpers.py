@@ -50,6 +50,25 @@ def run_script(script: Path, *args: str, cwd: Path | None = None) -> ScriptResul
     return ScriptResult(returncode, stdout.getvalue(), stderr.getvalue())
 
 
+class Killed(Exception):
+    """Stands for a process killed mid-run: raised by a test's patched step or sampler."""
+
+
+def kill_in_weight_step(monkeypatch, loop_module, first_step: int, kill_step: int) -> None:
+    """Patch ``loop_module.weight_step`` (the search's or the retraining's) to raise :class:`Killed`
+    when the run reaches global step ``kill_step``; its first call is step ``first_step`` (where
+    the run resumes). Undo with ``monkeypatch.setattr(loop_module, "weight_step", original)``."""
+    original, steps = loop_module.weight_step, []
+
+    def killed(*args, **kwargs):
+        steps.append(len(steps) + first_step)
+        if steps[-1] == kill_step:
+            raise Killed()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loop_module, "weight_step", killed)
+
+
 def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return ((actual - expected).norm() / expected.norm().clamp_min(1e-12)).item()
 

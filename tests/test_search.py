@@ -17,7 +17,7 @@ from darts_video.genotype import Genotype
 from darts_video.search import run_search
 from darts_video.search_config import SearchConfig
 from darts_video.space import SearchSpace
-from helpers import layer_output_dtypes, run_script
+from helpers import Killed, kill_in_weight_step, layer_output_dtypes, run_script
 
 REPO = Path(__file__).resolve().parents[1]
 OPS = ["identity", "map_temporal_sigmoid", "dot_temporal_softmax"]
@@ -67,10 +67,6 @@ def test_a_search_writes_every_artifact_and_tensorboard_holds_the_expected_tags(
     assert "decisions/supported" in tags
 
 
-class Killed(Exception):
-    pass
-
-
 def test_a_search_killed_between_epochs_and_inside_one_resumes_to_the_uninterrupted_alpha_weights_and_metrics(tmp_path, monkeypatch):
     """Killed at an epoch's start, resumed, then killed inside epoch 3 after its checkpoint at step
     9 (``--checkpoint-every 3``, 4 steps an epoch): the run ends as the uninterrupted one. Breaks if
@@ -93,15 +89,7 @@ def test_a_search_killed_between_epochs_and_inside_one_resumes_to_the_uninterrup
     with pytest.raises(Killed):
         run_search(interrupted)
     monkeypatch.setattr(EpochSampler, "set_epoch", original_set_epoch)
-    steps = []
-
-    def killed_in_step_ten(*args, **kwargs):
-        steps.append(len(steps) + 9)
-        if steps[-1] == 10:
-            raise Killed()
-        return original_step(*args, **kwargs)
-
-    monkeypatch.setattr(search, "weight_step", killed_in_step_ten)
+    kill_in_weight_step(monkeypatch, search, first_step=9, kill_step=10)
     with pytest.raises(Killed):
         run_search(interrupted)
     state = load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")

@@ -13,7 +13,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from darts_video.data import EpochSampler
-from helpers import layer_output_dtypes, run_script
+from helpers import Killed, kill_in_weight_step, layer_output_dtypes, run_script
 from darts_video.data.synthetic import SyntheticVideoDataset
 from darts_video.engine import CheckpointError, load_checkpoint, save_checkpoint
 from darts_video.engine.export import load_exported
@@ -58,10 +58,6 @@ def test_summary_reports_cost_and_an_export_that_loads_without_the_package(tmp_p
     assert exported(torch.randint(0, 256, (5, 3, 8, 32, 32), dtype=torch.uint8)).shape == (5, 8)  # any batch size, uint8 clips
 
 
-class Killed(Exception):
-    pass
-
-
 def test_a_retraining_killed_between_epochs_and_inside_one_resumes_to_the_uninterrupted_weights_and_test(tmp_path, monkeypatch):
     """Killed at an epoch's start, resumed, then killed inside epoch 3 after its checkpoint at step
     16 (``--checkpoint-every 4``, 6 steps an epoch): the run ends as the uninterrupted one. Breaks
@@ -88,15 +84,7 @@ def test_a_retraining_killed_between_epochs_and_inside_one_resumes_to_the_uninte
     # as a format 2 checkpoint written before checkpoints inside an epoch: it must resume alike
     save_checkpoint({name: value for name, value in state.items() if name not in ("meter", "bad_videos")}, latest)
     monkeypatch.setattr(EpochSampler, "set_epoch", original_set_epoch)
-    steps = []
-
-    def killed_in_step_seventeen(*args, **kwargs):
-        steps.append(len(steps) + 13)
-        if steps[-1] == 17:
-            raise Killed()
-        return original_step(*args, **kwargs)
-
-    monkeypatch.setattr(train, "weight_step", killed_in_step_seventeen)
+    kill_in_weight_step(monkeypatch, train, first_step=13, kill_step=17)
     with pytest.raises(Killed):
         run_training(interrupted)
     state = load_checkpoint(Path(interrupted.out) / "checkpoints" / "latest.pt")
