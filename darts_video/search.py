@@ -109,10 +109,7 @@ def run_search(config: SearchConfig) -> Genotype:
                   "gdas_generator": _GeneratorState(model.generator), "alpha_gradients": gradients, "meter": meter, "val_meter": val_meter,
                   "bad_videos": run.bad_videos}
 
-    state = run.resume(components)
-    start_epoch, step, under_way = resume_point(state)
-    if state is not None:
-        run.say(f"resuming {directory.path} at step {step} (epoch {start_epoch + 1}" + (", under way)" if under_way else ")"))
+    start_epoch, step, under_way = resume_point(run.resume(components))
 
     parameter_free = parameter_free_ops(space)
     for epoch in range(start_epoch, config.epochs):

@@ -58,12 +58,9 @@ def run_training(config: TrainConfig) -> dict:
     components = {"model": model, "optimizer": optimizer, "scaler": scaler, "meter": meter, "bad_videos": run.bad_videos}
     counters = {"architecture": arch, "classes": classes, "input_statistics": {"mean": config.mean, "std": config.std}}
 
-    best = -1.0
     state = run.resume({"architecture": _SameArchitecture(arch, directory.latest_checkpoint)} | components)
     start_epoch, step, under_way = resume_point(state)
-    if state is not None:
-        best = state["best"]
-        run.say(f"resuming {directory.path} at step {step} (epoch {start_epoch + 1}" + (", under way)" if under_way else ")"))
+    best = state["best"] if state is not None else -1.0
 
     for epoch in range(start_epoch, config.epochs):
         if not (under_way and epoch == start_epoch):  # else the checkpoint's meter, as far as the epoch got

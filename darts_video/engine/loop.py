@@ -127,8 +127,8 @@ class TrainingRun:
         return self.directory
 
     def resume(self, components: dict[str, Stateful]) -> dict[str, Any] | None:
-        """Load every component from the latest checkpoint and restore this rank's generators;
-        returns the checkpoint (its counters), or None for a fresh run."""
+        """Load every component from the latest checkpoint, restore this rank's generators and say
+        where the run continues; returns the checkpoint (its counters), or None for a fresh run."""
         state = self.directory.resume_state()
         if state is None:
             return None
@@ -143,6 +143,8 @@ class TrainingRun:
             raise CheckpointError(f"{self.directory.latest_checkpoint} was written by {len(generators)} processes; "
                                   f"resume it with as many (this run has {self.world_size})")
         restore_rng_state(generators[self.rank])
+        epoch, step, under_way = resume_point(state)
+        self.say(f"resuming {self.directory.path} at step {step} (epoch {epoch + 1}" + (", under way)" if under_way else ")"))
         return state
 
     def checkpoint(self, components: dict[str, Stateful], is_best: bool = False, **counters: Any) -> None:
