@@ -23,7 +23,7 @@ from darts_video.genotype import Decision, Genotype
 from darts_video.options import build_dataset
 from darts_video.search_config import SearchConfig
 from darts_video.supernet import Supernet
-from darts_video.supernet.select import Batch, GradientEvidence, select_argmax, select_by_perturbation
+from darts_video.supernet.select import Batch, CellsEffect, GradientEvidence, cells_effect, select_argmax, select_by_perturbation
 
 
 @dataclass
@@ -99,14 +99,15 @@ def select_cell(
     on_decision: Callable[[Decision], None] | None = None,
 ) -> tuple[Genotype, list[str]]:
     """The genotype ``config.selector`` derives from ``model`` (on ``subset`` of the search-val
-    half for the perturbation selector), and the selection videos that failed to decode.
+    half for the perturbation selector), and the selection videos that failed to decode. Its
+    provenance records the cells' effect on those clips (:func:`cells_effect`), whatever the selector.
     ``model.mask`` is as before afterwards."""
     started, previous_mask = time.perf_counter(), model.mask
-    batches, failures = [], []
+    device = next(model.parameters()).device
+    batches, failures = selection_batches(config, classes, val_indices, device, subset)
+    effect = cells_effect(model, batches)
     try:
         if config.selector == "perturbation":
-            device = next(model.parameters()).device
-            batches, failures = selection_batches(config, classes, val_indices, device, subset)
             nodes, decisions = select_by_perturbation(model, batches, on_decision=on_decision)
         else:
             nodes, decisions = select_argmax(model.arch, gradients)
@@ -114,7 +115,8 @@ def select_cell(
         model.mask = previous_mask
     space = model.space
     provenance = {**provenance, "search_space": space.to_dict(), "selection_seconds": round(time.perf_counter() - started, 1),
-                  "selection_clips": sum(len(labels) for _, labels in batches), "selection_subset": subset}
+                  "selection_clips": sum(len(labels) for _, labels in batches), "selection_subset": subset,
+                  "cells_effect": effect.to_dict()}
     genotype = Genotype(nodes, sink=tuple(range(1, space.num_nodes + 1)), op_config=space.op_config, provenance=provenance,
                         selector=config.selector, evidence=decisions)
     return genotype, failures
@@ -130,8 +132,9 @@ def epoch_genotype(model: Supernet, provenance: dict[str, Any], gradients: Gradi
 
 
 def format_decisions(genotype: Genotype) -> str:
-    """One line per decision: the choice, its margin (± standard error) and whether it is supported."""
-    lines = []
+    """One line per decision: the choice, its margin (± standard error) and whether it is
+    supported; first the cells' effect, where the selection measured it."""
+    lines = [f"  {CellsEffect.from_dict(genotype.provenance['cells_effect']).describe()}"] if "cells_effect" in genotype.provenance else []
     for d in genotype.evidence:
         spread = f" ± {d.margin_stderr:.2f}" if d.margin_stderr is not None else ""
         unit = " points" if d.margin_stderr is not None else " (α)"

@@ -19,7 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from darts_video.backbones import create_backbone
 from darts_video.backbones.base import VideoBackbone
 from darts_video.data import save_split, stratified_split, write_label_map
-from darts_video.derive import epoch_genotype, format_decisions, select_cell
+from darts_video.derive import epoch_genotype, format_decisions, select_cell, selection_batches
 from darts_video.diagram import genotype_to_text, write_diagram
 from darts_video.engine import distributed, weight_step
 from darts_video.engine.loop import EpochMeter, TrainingRun, resume_point
@@ -32,7 +32,7 @@ from darts_video.space import SearchSpace
 from darts_video.supernet import Supernet
 from darts_video.supernet.architect import Architect
 from darts_video.supernet.diagnostics import collapse_diagnostics, parameter_free_ops
-from darts_video.supernet.select import GradientEvidence
+from darts_video.supernet.select import GradientEvidence, cells_effect
 
 
 class _GeneratorState:
@@ -112,6 +112,7 @@ def run_search(config: SearchConfig) -> Genotype:
     start_epoch, step, under_way = resume_point(run.resume(components))
 
     parameter_free = parameter_free_ops(space)
+    effect_batches, _ = selection_batches(config, classes, val_indices, run.device)  # failures: recorded by the final selection
     for epoch in range(start_epoch, config.epochs):
         model.temperature = config.tau_max - (config.tau_max - config.tau_min) * epoch / max(1, config.epochs - 1)
         search_arch = epoch >= config.warmup_epochs
@@ -146,6 +147,8 @@ def run_search(config: SearchConfig) -> Genotype:
         record.update(_probabilities(model, space))
         record.update(collapse_diagnostics(model.arch.op_probabilities(), model.arch.input_probabilities(), parameter_free))
         record["decisions/supported"] = sum(d.supported for d in genotype.evidence if d.kind == "op")
+        effect = cells_effect(model, effect_batches)
+        record.update({"cells_effect/points": effect.points, "cells_effect/stderr": effect.stderr})
         run.log(record)
         if run.is_writer:
             directory.tensorboard.add_image("alpha/probabilities", _heatmap(model.arch.op_probabilities().detach()), step)
@@ -153,6 +156,7 @@ def run_search(config: SearchConfig) -> Genotype:
         run.say(f"epoch {epoch + 1}/{config.epochs}: train loss {record['loss/train']:.3f}, accuracy {record['accuracy/train']:.1f} %"
                 + (f", arch val loss {record['loss/arch_val']:.3f}" if "loss/arch_val" in record else " (warm-up: α frozen)")
                 + f", op entropy {record['collapse/op_entropy/mean_relative']:.2f} of uniform, parameter-free {record['collapse/parameter_free/mean']:.2f}"
+                + f", cells' effect {effect.points:+.1f} ± {effect.stderr:.1f} points" + ("" if effect.supported else " (not yet beyond noise)")
                 + f"\n{genotype_to_text(genotype)}\n  α's choices (supported: the last epoch's architecture gradients favour them beyond noise):\n"
                 + format_decisions(genotype))
 
@@ -165,8 +169,7 @@ def _select(config: SearchConfig, run: TrainingRun, model: Supernet, classes: li
             gradients: GradientEvidence, step: int) -> Genotype:
     """The selector's cell, written with its diagram and summary by rank 0 (every rank derives the
     same: same weights, same α, same selection clips)."""
-    run.say(f"selecting the cell ({config.selector}"
-            + (f", {config.selection_clips} search-val clips" if config.selector == "perturbation" else "") + ")")
+    run.say(f"selecting the cell ({config.selector}, {config.selection_clips} search-val clips)")
     genotype, failures = select_cell(config, model, classes, val_indices, config.provenance(config.epochs), gradients,
                                      on_decision=lambda d: run.say(f"  decided node {d.node} {d.kind}: {d.chosen}"))
     run.bad_videos.record(failures)  # the same clips on every rank: the same failures
@@ -175,9 +178,11 @@ def _select(config: SearchConfig, run: TrainingRun, model: Supernet, classes: li
         genotype.save(path)
         diagram = write_diagram(genotype, run.directory.path / "cell", title=f"searched cell ({config.data}, {config.mode}, {config.selector})")
         unsupported = [f"node {d.node} {d.kind}" for d in genotype.unsupported()]
+        effect = genotype.provenance["cells_effect"]
         summary = {"genotype": str(path), "diagram": [str(p) for p in diagram], "steps": step, "selector": config.selector,
-                   "selection_seconds": genotype.provenance["selection_seconds"], "decisions": [d.to_dict() for d in genotype.evidence],
-                   "unsupported": unsupported, "converged": not unsupported}
+                   "selection_seconds": genotype.provenance["selection_seconds"], "cells_effect": effect,
+                   "decisions": [d.to_dict() for d in genotype.evidence],
+                   "unsupported": unsupported, "converged": effect["supported"] and not unsupported}
         if run.bad_videos.failures:
             summary["bad_videos"] = str(run.bad_videos.write(run.directory.path / "bad_videos.txt"))
             run.say(f"{len(run.bad_videos.failures)} videos failed to decode and were skipped: {summary['bad_videos']}")
@@ -185,7 +190,9 @@ def _select(config: SearchConfig, run: TrainingRun, model: Supernet, classes: li
         run.say(f"final cell ({config.selector}, {genotype.provenance['selection_seconds']:.0f} s):\n{genotype_to_text(genotype)}\n"
                 + format_decisions(genotype)
                 + ("\n  every decision is supported" if not unsupported else
-                   f"\n  not supported beyond noise: {', '.join(unsupported)} (a longer search, or more --selection-clips, may decide them)"))
+                   f"\n  not supported beyond noise: {', '.join(unsupported)} (a longer search, or more --selection-clips, may decide them)")
+                + ("" if effect["supported"] else "\n  the supernet does not use its cells yet: this search has not converged "
+                   "(train longer: --epochs, --num-clips)"))
     return genotype
 
 

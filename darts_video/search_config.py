@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     select = parser.add_argument_group("selection of the final cell")
     select.add_argument("--selector", choices=SELECTORS, default=defaults.selector,
                         help="perturbation: the candidate whose removal costs the most search-val accuracy (DARTS-PT); argmax: α's")
-    select.add_argument("--selection-clips", type=int, default=defaults.selection_clips, help="search-val clips the perturbation selector measures on")
+    select.add_argument("--selection-clips", type=int, default=defaults.selection_clips, help="search-val clips the selection measures on (the perturbation selector's effects; for both selectors, the cells' effect)")
     memory = parser.add_argument_group("memory")
     memory.add_argument("--recompute", action="store_true", help="recompute the mixed cells' nodes in backward (torch.utils.checkpoint)")
     add_run_arguments(parser, defaults)

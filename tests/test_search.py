@@ -49,7 +49,7 @@ def test_a_search_writes_every_artifact_and_tensorboard_holds_the_expected_tags(
     tags = set(events.Tags()["scalars"])
     assert {"loss/train", "accuracy/train", "loss/arch_val", "time/data_s", "time/compute_s", "alpha/node2/dot_temporal_softmax",
             "beta/node2/input1", "collapse/op_entropy/node1", "collapse/parameter_free/node2", "collapse/input_entropy/node2",
-            "collapse/op_entropy/mean_relative", "collapse/parameter_free/mean"} <= tags
+            "collapse/op_entropy/mean_relative", "collapse/parameter_free/mean", "cells_effect/points", "cells_effect/stderr"} <= tags
     assert metrics[1]["collapse/parameter_free/node1"] == pytest.approx(metrics[1]["alpha/node1/identity"])
     images = events.Images("alpha/probabilities")
     assert [image.step for image in images] == [metrics[0]["step"], metrics[1]["step"]]
@@ -61,7 +61,10 @@ def test_a_search_writes_every_artifact_and_tensorboard_holds_the_expected_tags(
     assert genotype.selector == "perturbation" and [(d.node, d.kind) for d in genotype.evidence] == [(1, "op"), (2, "op"), (2, "input")]
     assert all(set(d.scores) == set(OPS) for d in genotype.evidence if d.kind == "op")
     assert summary["unsupported"] == [f"node {d.node} {d.kind}" for d in genotype.unsupported()]
-    assert summary["converged"] == (not genotype.unsupported()) and len(summary["decisions"]) == 3
+    effect = summary["cells_effect"]
+    assert effect == genotype.provenance["cells_effect"] and effect["clips"] == config.selection_clips
+    assert summary["converged"] == (effect["supported"] and not genotype.unsupported()) and len(summary["decisions"]) == 3
+    assert (metrics[-1]["cells_effect/points"], metrics[-1]["cells_effect/stderr"]) == (effect["points"], effect["stderr"])  # same weights, same clips
     per_epoch = Genotype.load(run / "genotypes" / "epoch_002.json")
     assert per_epoch.selector == "argmax" and per_epoch.evidence[0].scores["identity"]["alpha"] == pytest.approx(metrics[1]["alpha/node1/identity"], abs=1e-5)
     assert "decisions/supported" in tags

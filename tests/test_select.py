@@ -12,8 +12,8 @@ from darts_video.backbones import create_backbone
 from darts_video.ops import OpConfig
 from darts_video.space import SearchSpace
 from darts_video.supernet import CandidateMask, Supernet
-from darts_video.supernet.select import (GradientEvidence, beyond_noise, genotype_mask, path_accuracy, per_clip_scores,
-                                         select_argmax, select_by_perturbation)
+from darts_video.supernet.select import (CellsEffect, GradientEvidence, beyond_noise, cells_effect, genotype_mask, path_accuracy,
+                                         per_clip_scores, select_argmax, select_by_perturbation)
 
 OPS = ["identity", "dot_spatial_softmax", "dot_temporal_softmax", "dot_spatiotemporal_softmax", "map_spatial_softmax",
        "map_temporal_sigmoid", "dot_spatial_linear"]
@@ -55,6 +55,33 @@ def test_perturbation_picks_the_one_operation_the_task_needs_and_says_it_is_supp
     effects = {name: score["effect"] for name, score in decision.scores.items()}
     assert max(effects, key=effects.get) == "dot_temporal_softmax"
     assert net.mask.ops == ((net.space.ops.index(nodes[0].op),),)  # the node is fixed to its choice
+
+
+def test_bypassing_the_cells_leaves_the_backbone_alone_and_puts_them_back():
+    net = trained_mixture(0, steps=20)
+    x, _ = temporal_mean_task(torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        before = net(x)
+        with net.cells_bypassed():
+            assert torch.equal(net(x), x)  # FeatureBackbone without its cell is the identity
+            assert not any(isinstance(m, type(net.cells[0])) for m in net.backbone.modules())
+        assert torch.equal(net(x), before) and net.backbone.body.attention is net.cells[0]
+
+
+@pytest.mark.parametrize("trained", [True, False])
+def test_the_cells_effect_is_supported_once_the_supernet_uses_its_cells_and_zero_while_they_are_the_identity(trained):
+    """Fresh, the cells are exactly the identity (zero-initialised sink scale): bypassing them
+    changes nothing. Trained on x -> x + mean_t(x), the cell carries the answer."""
+    torch.manual_seed(0)
+    net = trained_mixture(0) if trained else Supernet(FeatureBackbone(8), SearchSpace.from_patterns(OPS, num_nodes=1, op_config=OpConfig(reduction=1)))
+    generator = torch.Generator().manual_seed(7)
+    effect = cells_effect(net, [temporal_mean_task(generator) for _ in range(4)], metric=negative_squared_error)
+    assert effect.clips == 64
+    if trained:
+        assert effect.supported and effect.points > 5 * effect.stderr > 0
+    else:
+        assert (effect.points, effect.stderr, effect.supported) == (0.0, 0.0, False)
+    assert CellsEffect.from_dict(effect.to_dict()) == effect and ("NOT" in effect.describe()) != trained
 
 
 def test_support_counts_the_clips_not_the_candidates(monkeypatch):

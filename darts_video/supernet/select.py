@@ -134,6 +134,44 @@ class Perturbation:
         return _paired(self.without[other], self.without[chosen])
 
 
+@dataclass(frozen=True)
+class CellsEffect:
+    """Search-val score (for accuracy: points) the trained supernet loses when its cells are
+    bypassed, paired per clip. Until it is above 0 beyond noise the network does not use its
+    cells (on the built-in dataset: attention has not opened), and no decision about them can
+    be founded: every candidate's removal then costs nothing, and α moves on noise."""
+
+    points: float
+    stderr: float
+    clips: int
+
+    @property
+    def supported(self) -> bool:
+        return beyond_noise(self.points, self.stderr, self.clips)
+
+    def to_dict(self) -> dict[str, float | int | bool]:
+        return {"points": self.points, "stderr": self.stderr, "clips": self.clips, "supported": self.supported}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CellsEffect:
+        return cls(data["points"], data["stderr"], data["clips"])
+
+    def describe(self) -> str:
+        verdict = ("the supernet uses its cells" if self.supported else
+                   "NOT beyond noise: the supernet does not use its cells yet, so no decision about them is founded")
+        return f"cells' effect {self.points:+.1f} ± {self.stderr:.1f} points on {self.clips} search-val clips: {verdict}"
+
+
+def cells_effect(net: Supernet, batches: Sequence[Batch], metric: Metric = correct) -> CellsEffect:
+    """What the cells add to the supernet under its current mask: scores with them minus scores
+    with every cell bypassed, on the same clips."""
+    with_cells = per_clip_scores(net, batches, net.mask, metric)
+    with net.cells_bypassed():
+        without = per_clip_scores(net, batches, net.mask, metric)
+    mean, stderr = _paired(with_cells, without)
+    return CellsEffect(mean, stderr, len(with_cells))
+
+
 def beyond_noise(mean: float, stderr: float, samples: int) -> bool:
     """Whether ``mean`` (of ``samples`` paired values) lies above 0 beyond its 95 % interval."""
     if samples < 2 or not math.isfinite(stderr):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -70,6 +71,19 @@ class Supernet(nn.Module):
         finally:
             for cell in self.cells:
                 cell.bind(None)
+
+    @contextlib.contextmanager
+    def cells_bypassed(self) -> Iterator[None]:
+        """Inside: the backbone with each cell replaced by the identity (what the network computes
+        without its cells' residual branches; the same weights otherwise)."""
+        holders = [self.backbone.get_submodule(point) for point in self.points]
+        for holder in holders:
+            holder.attention = nn.Identity()
+        try:
+            yield
+        finally:
+            for holder, cell in zip(holders, self.cells):
+                holder.attention = cell
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return list(self.arch.parameters())
