@@ -215,7 +215,7 @@ def _search(config: ExperimentConfig, mode: str, seed: int, root: Path) -> dict[
         "mode": mode, "seed": seed, "path": str(out), "genotype": str(out / "genotype.json"),
         # summed over epochs (so resumes count once), plus the selection
         "seconds": sum(m["time/data_s"] + m["time/compute_s"] for m in metrics) + summary["selection_seconds"],
-        "metrics": metrics, "decisions": summary["decisions"],
+        "metrics": metrics, "decisions": summary["decisions"], "cells_effect": summary.get("cells_effect"),  # None: a search of before it
     }
 
 

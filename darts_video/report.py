@@ -126,6 +126,7 @@ def stability(searches: list[dict]) -> dict[str, Any]:
     majority = len(searches) // 2 + 1
     return {
         "nodes": per_node,
+        "cells_effect": [s.get("cells_effect") for s in searches],
         "node1_supported_in_every_seed": bool(per_node) and all(per_node["node 1"]["supported"]),
         "supported_in_every_seed": always,
         "agree_where_supported": bool(always) and all(per_node[name]["agreeing"] >= majority for name in always),
@@ -236,6 +237,9 @@ def to_markdown(report: dict[str, Any], columns: dict[str, list[str]]) -> str:
     stable = report["stability"]
     if stable["nodes"]:
         lines += ["## The main searches' decisions", "", "| node | operation per seed (✓ supported beyond noise) |", "|---|---|"]
+        effects = [(f"{e['points']:+.1f} ± {e['stderr']:.1f} {'✓' if e['supported'] else '?'}" if e else "–")
+                   for e in stable.get("cells_effect", [])]
+        lines.append("| cells' effect (points) | " + ", ".join(effects) + " |")
         for name, node in stable["nodes"].items():
             lines.append(f"| {name} | " + ", ".join(f"{op} {'✓' if ok else '?'}" for op, ok in zip(node["chosen"], node["supported"])) + " |")
         lines.append("")

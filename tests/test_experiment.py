@@ -43,9 +43,11 @@ def test_quick_experiment_from_the_command_line_reports_every_arm(tmp_path):
     assert set(report["proxy"]) == {"darts-1st-seed0", "darts-1st-seed1", "mean_tau"}
     assert set(report["proxy"]["darts-1st-seed0"]["scores"]) == {"cell1", "cell2", "cell3"}
     assert len(report["stability"]["nodes"]["node 1"]["chosen"]) == 2
+    assert [set(e) for e in report["stability"]["cells_effect"]] == [{"points", "stderr", "clips", "supported"}] * 2
     assert set(report["arms"][0]["long_range"]) == {"spatial pair", "temporal pair", "spacetime pair", "motion pair"}
     markdown = (out / "report.md").read_text()
     assert all(f"| {group} |" in markdown for group in GROUPS) and "## Collapse diagnostics per search epoch" in markdown
+    assert "| cells' effect (points) | " in markdown
     assert "## Differences of the main arm (95 % Welch interval)" in markdown and "Kendall's τ" in markdown
     for png in ("accuracy.png", "alpha.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -134,7 +136,9 @@ def test_stability_and_collapse_flags():
     result = stability([search(("a", True), ("b", True)), search(("a", True), ("c", False)), search(("x", True), ("b", True))])
     assert result["node1_supported_in_every_seed"] and result["supported_in_every_seed"] == ["node 1"]
     assert result["nodes"]["node 1"] == {"chosen": ["a", "a", "x"], "supported": [True, True, True], "most_common": "a", "agreeing": 2}
-    assert result["agree_where_supported"]
+    assert result["agree_where_supported"] and result["cells_effect"] == [None, None, None]  # searches of before the cells' effect
+    effect = {"points": 12.0, "stderr": 3.0, "clips": 128, "supported": True}
+    assert stability([search(("a", True)) | {"cells_effect": effect}])["cells_effect"] == [effect]
     assert not stability([search(("a", True)), search(("b", True)), search(("c", True))])["agree_where_supported"]
     runs = [{"name": "ok", "test": {"video/top1": 80.0}, "last_val_top1": 81.5}, {"name": "broken", "test": {"video/top1": 12.5}, "last_val_top1": 81.5}]
     assert collapsed(runs) == [{"name": "broken", "test_top1": 12.5, "last_val_top1": 81.5}]
