@@ -97,14 +97,15 @@ def select_cell(
     gradients: GradientEvidence | None = None,
     subset: int = 0,
     on_decision: Callable[[Decision], None] | None = None,
+    selection: tuple[list[Batch], list[str]] | None = None,
 ) -> tuple[Genotype, list[str]]:
     """The genotype ``config.selector`` derives from ``model`` (on ``subset`` of the search-val
     half for the perturbation selector), and the selection videos that failed to decode. Its
     provenance records the cells' effect on those clips (:func:`cells_effect`), whatever the selector.
+    ``selection``: those clips and failures, if the caller has loaded them (:func:`selection_batches`).
     ``model.mask`` is as before afterwards."""
     started, previous_mask = time.perf_counter(), model.mask
-    device = next(model.parameters()).device
-    batches, failures = selection_batches(config, classes, val_indices, device, subset)
+    batches, failures = selection or selection_batches(config, classes, val_indices, next(model.parameters()).device, subset)
     effect = cells_effect(model, batches)
     try:
         if config.selector == "perturbation":

@@ -32,7 +32,7 @@ from darts_video.space import SearchSpace
 from darts_video.supernet import Supernet
 from darts_video.supernet.architect import Architect
 from darts_video.supernet.diagnostics import collapse_diagnostics, parameter_free_ops
-from darts_video.supernet.select import GradientEvidence, cells_effect
+from darts_video.supernet.select import Batch, GradientEvidence, cells_effect
 
 
 class _GeneratorState:
@@ -112,7 +112,7 @@ def run_search(config: SearchConfig) -> Genotype:
     start_epoch, step, under_way = resume_point(run.resume(components))
 
     parameter_free = parameter_free_ops(space)
-    effect_batches, _ = selection_batches(config, classes, val_indices, run.device)  # failures: recorded by the final selection
+    selection = selection_batches(config, classes, val_indices, run.device)  # the cells' effect per epoch, then the final selection
     for epoch in range(start_epoch, config.epochs):
         model.temperature = config.tau_max - (config.tau_max - config.tau_min) * epoch / max(1, config.epochs - 1)
         search_arch = epoch >= config.warmup_epochs
@@ -147,7 +147,7 @@ def run_search(config: SearchConfig) -> Genotype:
         record.update(_probabilities(model, space))
         record.update(collapse_diagnostics(model.arch.op_probabilities(), model.arch.input_probabilities(), parameter_free))
         record["decisions/supported"] = sum(d.supported for d in genotype.evidence if d.kind == "op")
-        effect = cells_effect(model, effect_batches)
+        effect = cells_effect(model, selection[0])
         record.update({"cells_effect/points": effect.points, "cells_effect/stderr": effect.stderr})
         run.log(record)
         if run.is_writer:
@@ -160,18 +160,18 @@ def run_search(config: SearchConfig) -> Genotype:
                 + f"\n{genotype_to_text(genotype)}\n  α's choices (supported: the last epoch's architecture gradients favour them beyond noise):\n"
                 + format_decisions(genotype))
 
-    final = _select(config, run, model, classes, val_indices, gradients, step)
+    final = _select(config, run, model, classes, val_indices, gradients, step, selection)
     run.close()
     return final
 
 
 def _select(config: SearchConfig, run: TrainingRun, model: Supernet, classes: list[str], val_indices: list[int],
-            gradients: GradientEvidence, step: int) -> Genotype:
+            gradients: GradientEvidence, step: int, selection: tuple[list[Batch], list[str]]) -> Genotype:
     """The selector's cell, written with its diagram and summary by rank 0 (every rank derives the
     same: same weights, same α, same selection clips)."""
     run.say(f"selecting the cell ({config.selector}, {config.selection_clips} search-val clips)")
     genotype, failures = select_cell(config, model, classes, val_indices, config.provenance(config.epochs), gradients,
-                                     on_decision=lambda d: run.say(f"  decided node {d.node} {d.kind}: {d.chosen}"))
+                                     on_decision=lambda d: run.say(f"  decided node {d.node} {d.kind}: {d.chosen}"), selection=selection)
     run.bad_videos.record(failures)  # the same clips on every rank: the same failures
     path = run.directory.path / "genotype.json"
     if run.is_writer:
