@@ -233,8 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = ExperimentConfig()
     parser = argparse.ArgumentParser(
         description="Searched cells against the bare backbone, non-local blocks and random cells of the same space, "
-        "all retrained alike; with the search modes compared. With no arguments: the built-in dataset on CPU, about 2-2.5 "
-        "hours on 2 cores (5 searches of about 10 min, 25 retrainings of about 4). Re-run the same command to resume.",
+        "all retrained alike; with the search modes compared. With no arguments: the built-in dataset on CPU, about 80 "
+        "minutes on 2 cores (measured: 5 searches of 2-7 min, 25 retrainings of about 2). Re-run the same command to resume.",
         formatter_class=HelpFormatter,
     )
     data = add_data_arguments(parser, defaults)
