@@ -7,7 +7,7 @@ Weight step: forward + backward of the supernet on one batch (all 19 candidates,
 Search step: architecture step (first or second order) + weight step, as the search loop runs
 them. Mixed op: one MixedOp with all candidates at the tiny backbone's stage2 features, forward +
 backward, against the sum of every candidate run alone on the same input (the overhead of
-mixing). All candidates alternate within one run; times are medians.
+mixing), and each candidate's share of that sum (what a cheaper search would have to cut). All candidates alternate within one run; times are medians.
 """
 
 from __future__ import annotations
@@ -87,8 +87,12 @@ def mixed_op_overhead(space: SearchSpace, args: argparse.Namespace, device: torc
     steps.update({spec.name: (lambda op=op: op(features).sum().backward()) for spec, op in zip(space.ops, mixed.ops)})
     seconds = {name: m.median for name, m in time_interleaved(steps, device, repeats=args.repeats).items()}
     alone = sum(t for name, t in seconds.items() if name != "mixed")
+    by_cost = sorted((spec.name for spec in space.ops), key=seconds.get, reverse=True)
+    shares = markdown_table(["candidate alone", "ms", "share of the sum"],
+                            [[name, f"{seconds[name] * 1e3:.1f}", f"{seconds[name] / alone:.1%}"] for name in by_cost])
     return (f"mixed op with {len(space.ops)} candidates at {tuple(features.shape)}: {seconds['mixed'] * 1e3:.0f} ms, "
-            f"candidates alone {alone * 1e3:.0f} ms in sum: mixed / sum = {seconds['mixed'] / alone:.2f}")
+            f"candidates alone {alone * 1e3:.0f} ms in sum: mixed / sum = {seconds['mixed'] / alone:.2f}\n\n"
+            f"where the mixed op's time goes (forward + backward, most expensive first):\n\n{shares}")
 
 
 if __name__ == "__main__":

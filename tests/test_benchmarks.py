@@ -5,6 +5,8 @@ from pathlib import Path
 
 from helpers import run_script
 
+from darts_video.space import SearchSpace
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -41,6 +43,8 @@ def test_bench_search_quick_prints_the_table():
     assert result.returncode == 0, result.stderr
     assert "| gdas weight step |" in result.stdout and "2nd / 1st order" in result.stdout
     assert "[----" in result.stdout and "Search steps" in result.stdout and "Times are in" in result.stdout
+    shares = result.stdout.split("where the mixed op's time goes")[1]
+    assert all(f"| {spec.name} |" in shares for spec in SearchSpace().ops)  # every candidate's share of the time
 
 
 def test_bench_models_quick_prints_every_arm():
