@@ -101,6 +101,18 @@ def test_dot_product_ops_equal_the_naive_materialised_reference(spec, shape, hea
     assert relative_error(op(x), naive_dot_attention(op, x)) < 1e-5
 
 
+@pytest.mark.parametrize("spec,heads", list(itertools.product(DOT_OPS, (1, 2))), ids=str)
+def test_dot_product_ops_backpropagate_as_the_naive_reference(spec, heads):
+    """The kernels' shortcuts (fused softmax, in-place sigmoid, reordered linear) keep the gradients."""
+    op = create_op(spec, 8, OpConfig(reduction=2, heads=heads))
+    x = torch.randn(2, 8, 3, 4, 5, requires_grad=True)
+    upstream = torch.randn(2, 8, 3, 4, 5)
+    ours = torch.autograd.grad((op(x) * upstream).sum(), [x, *op.parameters()])
+    reference = torch.autograd.grad((naive_dot_attention(op, x) * upstream).sum(), [x, *op.parameters()])
+    for got, expected in zip(ours, reference):
+        assert relative_error(got, expected) < 1e-5
+
+
 @pytest.mark.parametrize("spec", DOT_OPS, ids=str)
 def test_dot_product_ops_are_permutation_equivariant_within_their_token_set(spec):
     """No positional encoding: attention relates positions by content only."""
