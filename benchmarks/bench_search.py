@@ -7,7 +7,8 @@ Weight step: forward + backward of the supernet on one batch (all 19 candidates,
 Search step: architecture step (first or second order) + weight step, as the search loop runs
 them. Mixed op: one MixedOp with all candidates at the tiny backbone's stage2 features, forward +
 backward, against the sum of every candidate run alone on the same input (the overhead of
-mixing), and each candidate's share of that sum (what a cheaper search would have to cut). All candidates alternate within one run; times are medians.
+mixing), and each candidate's share of that sum (what a cheaper search would have to cut). All
+candidates alternate within one run; times are medians.
 """
 
 from __future__ import annotations

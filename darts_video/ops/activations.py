@@ -40,8 +40,8 @@ def dot_product_attention(q: Tensor, k: Tensor, v: Tensor, activation: str) -> T
         q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v))
         return F.scaled_dot_product_attention(q, k, v)
     if activation == "sigmoid":
-        # One L x L matrix written and one kept for backward: the scale and the -log L bias go into
-        # the matmul, and the sigmoid runs in place (baddbmm's backward needs only q and k).
+        # One L x L matrix, written once: the scale and the -log L bias go into the matmul, and the
+        # sigmoid runs in place (baddbmm's backward needs only q and k, the sigmoid's its output).
         batch = q.shape[:-2]
         bias = q.new_full((1, 1, 1), -math.log(num_keys))
         scores = torch.baddbmm(bias, q.flatten(0, -3), k.flatten(0, -3).transpose(-2, -1), alpha=q.shape[-1] ** -0.5)
