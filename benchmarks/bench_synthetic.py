@@ -8,7 +8,9 @@ with one attention block after stage2, trained with one recipe.
 Prints top-1 and accuracy per class pair (spatial, temporal, space-time, motion) on the val
 split, and seconds per run. The dataset's design says: the bare network solves the motion pair
 only (50 % inside the long-range pairs); spatial attention adds the spatial pair, temporal
-attention the temporal pair, and attention over space-time positions all of them.
+attention the temporal pair, and attention over space-time positions all of them. The
+``global_context`` arm (no attention map: every position gets the clip's mean value) measures
+how much of that needs a pairwise comparison at all.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import time
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.utils.data import DataLoader
 
 from darts_video.backbones import create_backbone
-from darts_video.cell import Cell
+from darts_video.cell import Cell, Sink
 from darts_video.data import EpochSampler
 from darts_video.data.synthetic import PAIRS, SYNTHETIC_TRANSFORM, SyntheticVideoDataset
 from darts_video.genotype import Genotype, Node, get_genotype
@@ -34,10 +37,27 @@ def one_op_cell(dim: str) -> Genotype:
     return Genotype([Node(0, OpSpec("dot", dim, "softmax"))], sink=(1,))
 
 
+class GlobalContext(nn.Module):
+    """The non-local cell with its attention weights fixed at 1 / L: every position receives the
+    clip's mean value, ``x + sink(proj(mean_THW(v(x))))``. No pairwise comparison at all: if it
+    scores like the non-local cell, the dataset's relations are readable from a global summary."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.value = nn.Conv3d(channels, channels // 2, kernel_size=1)
+        self.proj = nn.Conv3d(channels // 2, channels, kernel_size=1)
+        self.sink = Sink(1, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, T, H, W)
+        context = self.value(x).mean(dim=(2, 3, 4), keepdim=True).expand(-1, -1, *x.shape[2:])  # (N, C/2, T, H, W)
+        return x + self.sink([self.proj(context)])
+
+
 ARMS = {
     "bare": None,
     "non_local_block": lambda channels: NonLocalBlock(channels),
     "non_local_cell": lambda channels: Cell(get_genotype("non_local"), channels),
+    "global_context": GlobalContext,
     "dot_spatial_softmax": lambda channels: Cell(one_op_cell("spatial"), channels),
     "dot_temporal_softmax": lambda channels: Cell(one_op_cell("temporal"), channels),
     "divided_space_time": lambda channels: Cell(get_genotype("divided_space_time"), channels),
@@ -89,7 +109,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
-        args.train, args.val, args.epochs, args.arms = 64, 32, 1, ["bare", "dot_temporal_softmax"]
+        args.train, args.val, args.epochs, args.arms = 64, 32, 1, ["bare", "dot_temporal_softmax", "global_context"]
     rows = []
     for arm in args.arms:
         runs = [train_and_evaluate(arm, args, seed) for seed in args.seeds]

@@ -35,7 +35,7 @@ def test_profile_clip_quick_prints_every_phase():
 def test_bench_synthetic_quick_prints_the_table():
     result = run_script(REPO / "benchmarks" / "bench_synthetic.py", "--quick")
     assert result.returncode == 0, result.stderr
-    assert "| dot_temporal_softmax |" in result.stdout and "spatial pair" in result.stdout
+    assert "| dot_temporal_softmax |" in result.stdout and "| global_context |" in result.stdout and "spatial pair" in result.stdout
 
 
 def test_bench_search_quick_prints_the_table():
