@@ -76,8 +76,8 @@ class ExperimentConfig(DataOptions, RunOptions):
     search_warmup_epochs: int = SearchConfig.warmup_epochs
     search_batch_size: int = SearchConfig.batch_size
     selection_clips: int = SearchConfig.selection_clips
-    epochs: int = 8
-    warmup_epochs: int = 1
+    epochs: int = TrainConfig.epochs
+    warmup_epochs: int = TrainConfig.warmup_epochs
     num_val_clips: int = 800
     batch_size: int = 32
     test_clips: int = 10
@@ -233,8 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = ExperimentConfig()
     parser = argparse.ArgumentParser(
         description="Searched cells against the bare backbone, non-local blocks and random cells of the same space, "
-        "all retrained alike; with the search modes compared. With no arguments: the built-in dataset on CPU, about 80 "
-        "minutes on 2 cores (measured: 5 searches of 2-7 min, 25 retrainings of about 2). Re-run the same command to resume.",
+        "all retrained alike; with the search modes compared. With no arguments: the built-in dataset on CPU, about 95 "
+        "minutes on 2 cores (estimated from its parts: 5 searches of 2-7 min, 25 retrainings of about 2). Re-run the same command to resume.",
         formatter_class=HelpFormatter,
     )
     data = add_data_arguments(parser, defaults)

@@ -29,7 +29,7 @@ class TrainConfig(DataOptions, RunOptions, PretrainedOptions):
     points: list[str] | None = None
     genotype: str | None = None
     baseline: str | None = None
-    epochs: int = 8
+    epochs: int = 12  # the attention path opens around epoch 6 (docs/retraining.md): 8 ended some runs before it converged
     warmup_epochs: int = 1
     batch_size: int = 32
     optimizer: str = "adamw"

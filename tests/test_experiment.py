@@ -12,6 +12,7 @@ import darts_video.experiment as experiment
 from darts_video.experiment import ExperimentConfig, distinct_random_cells, parse_config, run_experiment
 from darts_video.report import collapsed, proxy_ranking, stability, verdict
 from darts_video.space import SearchSpace
+from darts_video.train_config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 GROUPS = ["bare", "nonlocal", "non_local cell", "random", "searched (darts-1st)", "searched (darts-1st, argmax)", "searched (gdas)",
@@ -61,6 +62,14 @@ def test_quick_changes_the_defaults_and_options_beside_it_still_apply():
     mixed = parse_config(["--quick", "--epochs", "3", "--out", "elsewhere"])
     assert (mixed.seeds, mixed.epochs, mixed.out) == (experiment.QUICK["seeds"], 3, "elsewhere")
     assert parse_config([]) == ExperimentConfig()
+
+
+def test_every_arm_is_retrained_with_the_retraining_defaults():
+    """The experiment compares cells under `train_final.py`'s own recipe: a default changed in one
+    place (the 12-epoch cosine that lets every seed converge, docs/retraining.md) changes both."""
+    trained, default = ExperimentConfig().train_config("out", seed=0, baseline="nonlocal"), TrainConfig(baseline="nonlocal")
+    for name in ("num_clips", "epochs", "warmup_epochs", "batch_size", "optimizer", "lr", "weight_decay", "num_val_clips"):
+        assert getattr(trained, name) == getattr(default, name), name
 
 
 def test_an_interrupted_experiment_resumes_and_runs_only_what_is_missing(tmp_path, monkeypatch):
