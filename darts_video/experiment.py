@@ -7,7 +7,8 @@ non-local blocks? Every arm is retrained with one recipe, budget and set of inse
 - ``random``: R cells drawn uniformly (and distinct) from the search space;
 - ``searched``: the cells of S searches with independent seeds in the main mode, derived by
   each of ``selectors`` from the same trained supernets (the first is the main arm);
-- one search per other mode (gdas, partial channels, darts second order).
+- one search per other mode of ``compare_modes`` (by default gdas and partial channels; darts
+  second order on request), its cell derived by the first selector.
 
 The search's own score of every random cell (the trained supernet's search-val accuracy with
 only that cell's path active) is measured on each main search, for Kendall's τ against the
