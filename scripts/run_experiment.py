@@ -1,6 +1,6 @@
 """Searched cells against the bare backbone, non-local blocks and random cells: the evidence run.
 
-    python scripts/run_experiment.py            # built-in dataset, CPU, about 95 minutes on 2 cores (estimated from its parts, 2026-12-02)
+    python scripts/run_experiment.py            # built-in dataset, CPU, about 77 minutes on 2 cores (measured 2026-12-03)
     python scripts/run_experiment.py --quick    # every arm at a tiny budget: a smoke test in minutes
 
 Writes RUN/report.md, report.json, accuracy.png and alpha.png (default RUN: runs/experiment).
