@@ -56,5 +56,5 @@ def _attention_block(genotype: Genotype | None, channels: int, where: str) -> nn
         return NonLocalBlock(channels)
     try:
         return Cell(genotype, channels)
-    except ValueError as error:
+    except ConfigError as error:  # the cell's own check (heads, reduction); other errors are bugs
         raise ConfigError(f"the cell does not fit {where} ({channels} channels): {error}") from error
