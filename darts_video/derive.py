@@ -123,6 +123,52 @@ def select_cell(
     return genotype, failures
 
 
+@dataclass(frozen=True)
+class Rederivation:
+    """A search's supported decisions against those of its cell re-derived on other clips (e.g.
+    another subset of the search-val half): ``kept``, the same choice supported in both; ``lost``,
+    supported in the search's cell only (another choice, or not beyond noise again); ``new``,
+    supported only in the re-derivation. A search whose evidence is founded keeps all and adds none."""
+
+    kept: tuple[str, ...]
+    lost: tuple[str, ...]
+    new: tuple[str, ...]
+
+    @property
+    def stable(self) -> bool:
+        return not self.lost and not self.new
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kept": list(self.kept), "lost": list(self.lost), "new": list(self.new), "stable": self.stable}
+
+    def describe(self) -> str:
+        parts = [f"{len(self.kept)} kept"] + [f"{name}: {', '.join(items)}" for name, items in (("lost", self.lost), ("new", self.new)) if items]
+        return "supported decisions on the other clips: " + "; ".join(parts) + (" (stable)" if self.stable else " (NOT stable)")
+
+
+def compare_supported(reference: Genotype, rederived: Genotype) -> Rederivation:
+    """Which of ``reference``'s supported decisions ``rederived`` makes again, and which it adds."""
+    other = {(d.node, d.kind): d for d in rederived.evidence}
+    kept, lost = [], []
+    for decision in reference.evidence:
+        if not decision.supported:
+            continue
+        again = other.get((decision.node, decision.kind))
+        if again is not None and again.supported and again.chosen == decision.chosen:
+            kept.append(_label(decision))
+        else:
+            verdict = "absent" if again is None else f"{again.chosen}, {'supported' if again.supported else 'not supported'}"
+            lost.append(f"{_label(decision)} (re-derived: {verdict})")
+    ours = {(d.node, d.kind): d for d in reference.evidence}
+    new = [_label(d) for d in rederived.evidence
+           if d.supported and not ((mine := ours.get((d.node, d.kind))) is not None and mine.supported and mine.chosen == d.chosen)]
+    return Rederivation(tuple(kept), tuple(lost), tuple(new))
+
+
+def _label(decision: Decision) -> str:
+    return f"node {decision.node} {decision.kind} {decision.chosen}"
+
+
 def epoch_genotype(model: Supernet, provenance: dict[str, Any], gradients: GradientEvidence) -> Genotype:
     """The cell α ranks first after an epoch, with the gradients' support for each choice (cheap:
     what the epoch line and ``genotypes/epoch_NNN.json`` show while the search runs)."""

@@ -34,7 +34,7 @@ import torch
 
 from darts_video.backbones import create_backbone, list_backbones
 from darts_video.cli import HelpFormatter
-from darts_video.derive import load_search, select_cell, selection_batches
+from darts_video.derive import compare_supported, load_search, select_cell, selection_batches
 from darts_video.engine import RunDirectory, read_metrics
 from darts_video.errors import ConfigError
 from darts_video.genotype import Genotype
@@ -177,17 +177,22 @@ def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
             group = f"searched ({mode})" if selector == config.selectors[0] else f"searched ({mode}, {selector})"
             suffix = "" if selector == config.selectors[0] else f"-{selector}"
             runs.append(_retrain(config, root, group, f"searched-{name}{suffix}", int(seed), genotype=genotype) | {"search": name})
+    for search in searches.values():
+        if search["mode"] == config.search_mode:
+            rederived = Genotype.load(_rederive(search, config.selectors[0], subset=1))
+            search["rederivation"] = compare_supported(Genotype.load(search["genotype"]), rederived).to_dict()
     proxy = {name: _path_scores(search, random_paths) for name, search in searches.items() if search["mode"] == config.search_mode}
     return write_report(root, config, searches, runs, proxy)
 
 
-def _rederive(search: dict[str, Any], selector: str) -> str:
-    """The cell ``selector`` derives from a finished search's supernet (SEARCH/genotype_<selector>.json)."""
-    path = Path(search["path"]) / f"genotype_{selector}.json"
+def _rederive(search: dict[str, Any], selector: str, subset: int = 0) -> str:
+    """The cell ``selector`` derives from a finished search's supernet on ``subset`` of its
+    search-val half (SEARCH/genotype_<selector>[_subset<N>].json)."""
+    path = Path(search["path"]) / (f"genotype_{selector}" + (f"_subset{subset}" if subset else "") + ".json")
     if not path.exists():
         trained = load_search(Path(search["path"]) / "checkpoints" / "latest.pt", selector=selector)
         genotype, _ = select_cell(trained.config, trained.model, trained.classes, trained.val_indices,
-                                  trained.config.provenance(trained.epoch), trained.gradients)
+                                  trained.config.provenance(trained.epoch), trained.gradients, subset)
         genotype.save(path)
     return str(path)
 

@@ -113,7 +113,9 @@ def proxy_ranking(proxy: dict[str, dict[str, float]], runs: list[dict]) -> dict[
 
 def stability(searches: list[dict]) -> dict[str, Any]:
     """Per node: each seed's operation and whether it was supported; whether node 1 is supported in
-    every seed; and, for the nodes supported in every seed, whether most seeds chose one operation."""
+    every seed; for the nodes supported in every seed, whether most seeds chose one operation; and
+    each search's re-derivation on another subset of its search-val clips (which supported
+    decisions it kept, lost or added)."""
     ops = [{d["node"]: d for d in s["decisions"] if d["kind"] == "op"} for s in searches]
     nodes = sorted(ops[0]) if ops else []
     per_node = {}
@@ -127,6 +129,7 @@ def stability(searches: list[dict]) -> dict[str, Any]:
     return {
         "nodes": per_node,
         "cells_effect": [s.get("cells_effect") for s in searches],
+        "rederivation": [s.get("rederivation") for s in searches],  # on another search-val subset; None: not re-derived
         "node1_supported_in_every_seed": bool(per_node) and all(per_node["node 1"]["supported"]),
         "supported_in_every_seed": always,
         "agree_where_supported": bool(always) and all(per_node[name]["agreeing"] >= majority for name in always),
@@ -170,6 +173,9 @@ def verdict(arms: dict[str, dict], main: str, report: dict[str, Any]) -> dict[st
     if stable["nodes"]:
         checks["node1_supported_in_every_seed"] = {"passed": stable["node1_supported_in_every_seed"], "margin": None}
         checks["seeds_agree_where_supported"] = {"passed": stable["agree_where_supported"], "margin": None}
+    rederived = [r for r in stable.get("rederivation", []) if r is not None]
+    if rederived:
+        checks["supported_decisions_stay_on_another_subset"] = {"passed": all(r["stable"] for r in rederived), "margin": None}
     checks["no_collapsed_test"] = {"passed": not report["collapsed"], "margin": None}
     return checks
 
@@ -240,8 +246,16 @@ def to_markdown(report: dict[str, Any], columns: dict[str, list[str]]) -> str:
         effects = [(f"{e['points']:+.1f} ± {e['stderr']:.1f} {'✓' if e['supported'] else '?'}" if e else "–")
                    for e in stable.get("cells_effect", [])]
         lines.append("| cells' effect (points) | " + ", ".join(effects) + " |")
+        if any(stable.get("rederivation", [])):
+            lines.append("| supported decisions re-derived on another subset | " + ", ".join(
+                (f"{len(r['kept'])} kept, {len(r['lost'])} lost, {len(r['new'])} new" if r else "–") for r in stable["rederivation"]) + " |")
         for name, node in stable["nodes"].items():
             lines.append(f"| {name} | " + ", ".join(f"{op} {'✓' if ok else '?'}" for op, ok in zip(node["chosen"], node["supported"])) + " |")
+        lines.append("")
+        for seed, r in enumerate(stable.get("rederivation", [])):
+            if r and not r["stable"]:
+                lines.append(f"- search {seed + 1}, re-derived on another subset: " + "; ".join(
+                    f"{kind} {', '.join(r[kind])}" for kind in ("lost", "new") if r[kind]))
         lines.append("")
     lines += ["## Runs", "", "| run | group | seed | top-1 | last val | cell |", "|---|---|---|---|---|---|"]
     for run in report["runs"]:

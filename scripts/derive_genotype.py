@@ -6,7 +6,9 @@ Reads the run's config.json (two folders up) for the search space, the selector 
 options, rebuilds the supernet from the checkpoint and runs the selector: the perturbation
 selector measures on the run's search-val half (``--subset N`` draws another subset of it, to
 check that the supported decisions stay; ``--video-root`` etc. point at the videos if they moved).
-Writes OUT.json plus the cell diagram OUT.dot, OUT.png and OUT.svg.
+Writes OUT.json plus the cell diagram OUT.dot, OUT.png and OUT.svg. When the checkpoint is the
+one the run's RUN/genotype.json was selected from, with the same selector, it also says which of
+that cell's supported decisions the re-derivation keeps, loses or adds.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import sys
 from pathlib import Path
 
 from darts_video.cli import DocstringHelpFormatter
-from darts_video.derive import format_decisions, load_search, select_cell
+from darts_video.derive import compare_supported, format_decisions, load_search, select_cell
 from darts_video.diagram import genotype_to_text, write_diagram
 from darts_video.errors import DartsVideoError
+from darts_video.genotype import Genotype
 from darts_video.supernet.select import SELECTORS
 
 
@@ -49,13 +52,25 @@ def main() -> int:
     genotype, failures = select_cell(config, search.model, search.classes, search.val_indices, provenance, search.gradients, args.subset)
     if failures:
         print(f"{len(failures)} selection videos failed to decode and were left out, e.g. {failures[0]}")
+    reference = searched_cell(run, config.selector, epoch)  # read before OUT may replace it
     stem = args.out or run / (f"derived_epoch_{epoch:03d}" + (f"_subset{args.subset}" if args.subset else ""))
     genotype.save(stem.with_suffix(".json"))
     written = write_diagram(genotype, stem, title=f"{run.name}, epoch {epoch}, {config.selector}")
     print(genotype_to_text(genotype))
     print(format_decisions(genotype))
+    if reference is not None:
+        print(compare_supported(reference, genotype).describe())
     print("wrote " + ", ".join(str(p) for p in [stem.with_suffix(".json"), *written]))
     return 0
+
+
+def searched_cell(run: Path, selector: str, epoch: int) -> Genotype | None:
+    """RUN/genotype.json if ``selector`` selected it from the checkpoint of ``epoch``, else None."""
+    path = run / "genotype.json"
+    if not path.exists():
+        return None
+    genotype = Genotype.load(path)
+    return genotype if genotype.selector == selector and genotype.provenance.get("epoch") == epoch else None
 
 
 if __name__ == "__main__":

@@ -45,6 +45,9 @@ def test_quick_experiment_from_the_command_line_reports_every_arm(tmp_path):
     assert set(report["proxy"]["darts-1st-seed0"]["scores"]) == {"cell1", "cell2", "cell3"}
     assert len(report["stability"]["nodes"]["node 1"]["chosen"]) == 2
     assert [set(e) for e in report["stability"]["cells_effect"]] == [{"points", "stderr", "clips", "supported"}] * 2
+    assert [set(r) for r in report["stability"]["rederivation"]] == [{"kept", "lost", "new", "stable"}] * 2
+    assert "supported_decisions_stay_on_another_subset" in report["verdict"]
+    assert (out / "searches" / "darts-1st-seed0" / "genotype_perturbation_subset1.json").exists()
     assert set(report["arms"][0]["long_range"]) == {"spatial pair", "temporal pair", "spacetime pair", "motion pair"}
     markdown = (out / "report.md").read_text()
     assert all(f"| {group} |" in markdown for group in GROUPS) and "## Collapse diagnostics per search epoch" in markdown
@@ -149,6 +152,12 @@ def test_stability_and_collapse_flags():
     effect = {"points": 12.0, "stderr": 3.0, "clips": 128, "supported": True}
     assert stability([search(("a", True)) | {"cells_effect": effect}])["cells_effect"] == [effect]
     assert not stability([search(("a", True)), search(("b", True)), search(("c", True))])["agree_where_supported"]
+    rederived = [{"kept": ["node 1 op a"], "lost": [], "new": [], "stable": True},
+                 {"kept": [], "lost": ["node 1 op a (re-derived: b, supported)"], "new": ["node 1 op b"], "stable": False}]
+    result = stability([search(("a", True)) | {"rederivation": r} for r in rederived])
+    assert result["rederivation"] == rederived
+    checked = verdict({"bare": arm(60), "nonlocal": arm(84), "random": arm(75), "main": arm(80)}, "main", no_extras() | {"stability": result})
+    assert checked["supported_decisions_stay_on_another_subset"] == {"passed": False, "margin": None}
     runs = [{"name": "ok", "test": {"video/top1": 80.0}, "last_val_top1": 81.5}, {"name": "broken", "test": {"video/top1": 12.5}, "last_val_top1": 81.5}]
     assert collapsed(runs) == [{"name": "broken", "test_top1": 12.5, "last_val_top1": 81.5}]
 

@@ -13,7 +13,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from darts_video.data import EpochSampler, TooManyBadVideos
 from darts_video.errors import ConfigError
 from darts_video.engine import NonFiniteLoss, RunConfigMismatch, load_checkpoint
-from darts_video.genotype import Genotype
+from darts_video.derive import Rederivation, compare_supported
+from darts_video.genotype import Decision, Genotype, Node
+from darts_video.ops import OpSpec
 from darts_video.search import run_search
 from darts_video.search_config import SearchConfig
 from darts_video.space import SearchSpace
@@ -180,12 +182,33 @@ def test_derive_genotype_re_derives_the_search_result_from_its_checkpoint(tmp_pa
     assert derived.nodes == searched.nodes and derived.provenance["epoch"] == 2
     assert derived.evidence == searched.evidence  # same selector, same clips: the same measurements
     assert (tmp_path / "derived.dot").exists()
+    assert "supported decisions on the other clips: " in result.stdout and "(stable)" in result.stdout  # the same clips
     other = run_script(REPO / "scripts" / "derive_genotype.py", str(checkpoint), "--subset", "1", "--selector", "argmax", "--out", str(tmp_path / "other"))
     assert other.returncode == 0, other.stderr
     assert Genotype.load(tmp_path / "other.json").selector == "argmax" and "node 1 op:" in other.stdout
+    assert "supported decisions on the other clips" not in other.stdout  # another selector: nothing to compare with
     (tmp_path / "cut.pt").write_bytes(checkpoint.read_bytes()[:200])
     bad = run_script(REPO / "scripts" / "derive_genotype.py", str(tmp_path / "cut.pt"))
     assert bad.returncode == 2 and "cut.pt: not a readable checkpoint" in bad.stderr
+
+
+def test_a_re_derivation_keeps_loses_and_adds_supported_decisions():
+    def cell(op1: str, support1: bool, support2: bool, input_support: bool) -> Genotype:
+        nodes = [Node(0, OpSpec.parse(op1)), Node(1, OpSpec.parse("identity"))]
+        evidence = [Decision(1, "op", op1, None, 1.0, 0.5, support1, {op1: {}}), Decision(2, "op", "identity", None, 1.0, 0.5, support2, {"identity": {}}),
+                    Decision(2, "input", "1", None, 1.0, 0.5, input_support, {"1": {}})]
+        return Genotype(nodes, sink=(1, 2), selector="perturbation", evidence=evidence)
+
+    search = cell("dot_temporal_softmax", True, True, False)
+    assert compare_supported(search, search) == Rederivation(("node 1 op dot_temporal_softmax", "node 2 op identity"), (), ())
+    result = compare_supported(search, cell("dot_temporal_softmax", True, False, True))
+    assert result.kept == ("node 1 op dot_temporal_softmax",) and not result.stable
+    assert result.lost == ("node 2 op identity (re-derived: identity, not supported)",) and result.new == ("node 2 input 1",)
+    assert "lost: node 2 op identity" in result.describe() and result.describe().endswith("(NOT stable)")
+    assert result.to_dict() == {"kept": ["node 1 op dot_temporal_softmax"], "lost": list(result.lost), "new": ["node 2 input 1"], "stable": False}
+    changed = compare_supported(search, cell("map_temporal_sigmoid", True, True, False))  # another choice, supported: lost and new
+    assert changed.lost == ("node 1 op dot_temporal_softmax (re-derived: map_temporal_sigmoid, supported)",)
+    assert changed.new == ("node 1 op map_temporal_sigmoid",) and changed.kept == ("node 2 op identity",)
 
 
 def test_a_search_runs_on_real_video_files_through_a_list_file(tmp_path):
