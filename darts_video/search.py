@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from darts_video.errors import ConfigError
 from darts_video.genotype import Genotype
 from darts_video.options import AMP_DTYPES, build_dataset
 from darts_video.search_config import WEIGHT_OPTIMIZERS, SearchConfig
+from darts_video.shortlist import clip_scores, decide, describe, propose, train_briefly
 from darts_video.space import SearchSpace
 from darts_video.supernet import Supernet
 from darts_video.supernet.architect import Architect
@@ -160,40 +162,70 @@ def run_search(config: SearchConfig) -> Genotype:
                 + f"\n{genotype_to_text(genotype)}\n  α's choices (supported: the last epoch's architecture gradients favour them beyond noise):\n"
                 + format_decisions(genotype))
 
-    final = _select(config, run, model, classes, val_indices, gradients, step, selection)
+    final = _select(config, run, model, classes, val_indices, gradients, step, selection, (train_loader, transform))
     run.close()
     return final
 
 
 def _select(config: SearchConfig, run: TrainingRun, model: Supernet, classes: list[str], val_indices: list[int],
-            gradients: GradientEvidence, step: int, selection: tuple[list[Batch], list[str]]) -> Genotype:
-    """The selector's cell, written with its diagram and summary by rank 0 (every rank derives the
-    same: same weights, same α, same selection clips)."""
+            gradients: GradientEvidence, step: int, selection: tuple[list[Batch], list[str]], training: tuple) -> Genotype:
+    """The selector's cell (with ``--shortlist``: the best of the shortlist), written with its
+    diagram and summary by rank 0 (every rank derives the same: same weights, same α, same clips)."""
     run.say(f"selecting the cell ({config.selector}, {config.selection_clips} search-val clips)")
     genotype, failures = select_cell(config, model, classes, val_indices, config.provenance(config.epochs), gradients,
                                      on_decision=lambda d: run.say(f"  decided node {d.node} {d.kind}: {d.chosen}"), selection=selection)
     run.bad_videos.record(failures)  # the same clips on every rank: the same failures
     path = run.directory.path / "genotype.json"
+    if config.shortlist:
+        if run.is_writer:
+            genotype.save(run.directory.path / f"genotype_{config.selector}.json")  # the selector's own cell
+        genotype = _shortlisted(config, run, model, genotype, selection[0], len(classes), val_indices, classes, *training)
     if run.is_writer:
         genotype.save(path)
         diagram = write_diagram(genotype, run.directory.path / "cell", title=f"searched cell ({config.data}, {config.mode}, {config.selector})")
         unsupported = [f"node {d.node} {d.kind}" for d in genotype.unsupported()]
         effect = genotype.provenance["cells_effect"]
+        shortlist = genotype.provenance.get("shortlist")
+        if shortlist and not shortlist["supported"]:
+            unsupported.append("the shortlist's choice")
         summary = {"genotype": str(path), "diagram": [str(p) for p in diagram], "steps": step, "selector": config.selector,
                    "selection_seconds": genotype.provenance["selection_seconds"], "cells_effect": effect,
-                   "decisions": [d.to_dict() for d in genotype.evidence],
+                   "decisions": [d.to_dict() for d in genotype.evidence], "shortlist": shortlist,
                    "unsupported": unsupported, "converged": effect["supported"] and not unsupported}
         if run.bad_videos.failures:
             summary["bad_videos"] = str(run.bad_videos.write(run.directory.path / "bad_videos.txt"))
             run.say(f"{len(run.bad_videos.failures)} videos failed to decode and were skipped: {summary['bad_videos']}")
         run.directory.write_json("summary.json", summary)
-        run.say(f"final cell ({config.selector}, {genotype.provenance['selection_seconds']:.0f} s):\n{genotype_to_text(genotype)}\n"
+        run.say(f"final cell ({genotype.selector}, {genotype.provenance['selection_seconds']:.0f} s):\n{genotype_to_text(genotype)}\n"
                 + format_decisions(genotype)
                 + ("\n  every decision is supported" if not unsupported else
                    f"\n  not supported beyond noise: {', '.join(unsupported)} (a longer search, or more --selection-clips, may decide them)")
                 + ("" if effect["supported"] else "\n  the supernet does not use its cells yet: this search has not converged "
                    "(train longer: --epochs, --num-clips)"))
     return genotype
+
+
+def _shortlisted(config: SearchConfig, run: TrainingRun, model: Supernet, selected: Genotype, selection: list[Batch], num_classes: int,
+                 val_indices: list[int], classes: list[str], train_loader, transform) -> Genotype:
+    """The best of the shortlist (``darts_video.shortlist``), its evidence in the provenance; the
+    selector's own evidence stays where its cell wins."""
+    started = time.perf_counter()
+    candidates = propose(model, selection, selected, config.shortlist, config.shortlist_pool, config.seed)
+    scored_on, failures = selection_batches(dataclasses.replace(config, selection_clips=config.shortlist_clips), classes, val_indices, run.device)
+    run.bad_videos.record(failures)
+    trained = []
+    for number, candidate in enumerate(candidates, start=1):
+        net = train_briefly(candidate.genotype, config.backbone, num_classes, config.points, train_loader, transform, run,
+                            config.shortlist_epochs, config.seed, f"shortlist {number}/{len(candidates)}")
+        trained.append(dataclasses.replace(candidate, scores=clip_scores(net, scored_on)))
+    chosen, evidence = decide(trained)
+    evidence["seconds"] = round(time.perf_counter() - started, 1)
+    run.say(describe(evidence))
+    provenance = {**selected.provenance, "shortlist": evidence}
+    if chosen == 0:
+        return dataclasses.replace(selected, provenance=provenance)
+    winner = trained[chosen].genotype
+    return Genotype(winner.nodes, winner.sink, winner.op_config, provenance, selector="shortlist")
 
 
 def _endless(run: TrainingRun, loader, transform, epoch: int, meter: EpochMeter) -> Iterator:

@@ -46,6 +46,10 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
     tau_min: float = 0.1
     selector: str = "perturbation"
     selection_clips: int = 128  # docs/selection.md: 128 kept every supported decision of 256, at half the cost
+    shortlist: int = 0  # cells trained briefly from scratch to choose the final one (0: the selector's cell)
+    shortlist_pool: int = 64
+    shortlist_epochs: int = 8
+    shortlist_clips: int = 512
     recompute: bool = False
 
     def __post_init__(self) -> None:
@@ -59,7 +63,9 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
             raise ConfigError(f"--warmup-epochs {self.warmup_epochs} must be at least 0 and below --epochs {self.epochs}")
         if self.selector not in SELECTORS:
             raise ConfigError(f"unknown --selector {self.selector!r}; expected one of {SELECTORS}")
-        for name in ("epochs", "batch_size", "selection_clips"):
+        if self.shortlist < 0 or self.shortlist_pool < 1:
+            raise ConfigError(f"--shortlist {self.shortlist} and --shortlist-pool {self.shortlist_pool}: expected 0 or more cells from a pool of 1 or more")
+        for name in ("epochs", "batch_size", "selection_clips", "shortlist_epochs", "shortlist_clips"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
 
@@ -110,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--selector", choices=SELECTORS, default=defaults.selector,
                         help="perturbation: the candidate whose removal costs the most search-val accuracy (DARTS-PT); argmax: α's")
     select.add_argument("--selection-clips", type=int, default=defaults.selection_clips, help="search-val clips the selection measures on (the perturbation selector's effects; for both selectors, the cells' effect)")
+    select.add_argument("--shortlist", type=int, default=defaults.shortlist,
+                        help="choose the final cell among this many, each trained briefly from scratch on the search-train half: the "
+                        "selector's cell and the cells whose supernet paths score best (0: the selector's cell, untrained)")
+    select.add_argument("--shortlist-pool", type=int, default=defaults.shortlist_pool, help="cells drawn from the space for the path scores")
+    select.add_argument("--shortlist-epochs", type=int, default=defaults.shortlist_epochs, help="passes over the search-train half per shortlisted cell")
+    select.add_argument("--shortlist-clips", type=int, default=defaults.shortlist_clips, help="search-val clips the shortlisted cells are scored on")
     memory = parser.add_argument_group("memory")
     memory.add_argument("--recompute", action="store_true", help="recompute the mixed cells' nodes in backward (torch.utils.checkpoint)")
     add_run_arguments(parser, defaults)
