@@ -148,21 +148,25 @@ class Rederivation:
 
 def compare_supported(reference: Genotype, rederived: Genotype) -> Rederivation:
     """Which of ``reference``'s supported decisions ``rederived`` makes again, and which it adds."""
-    other = {(d.node, d.kind): d for d in rederived.evidence}
+    ours = {(d.node, d.kind): d for d in reference.evidence}
+    theirs = {(d.node, d.kind): d for d in rederived.evidence}
     kept, lost = [], []
-    for decision in reference.evidence:
+    for key, decision in ours.items():
         if not decision.supported:
             continue
-        again = other.get((decision.node, decision.kind))
-        if again is not None and again.supported and again.chosen == decision.chosen:
+        again = theirs.get(key)
+        if _agree(decision, again):
             kept.append(_label(decision))
         else:
             verdict = "absent" if again is None else f"{again.chosen}, {'supported' if again.supported else 'not supported'}"
             lost.append(f"{_label(decision)} (re-derived: {verdict})")
-    ours = {(d.node, d.kind): d for d in reference.evidence}
-    new = [_label(d) for d in rederived.evidence
-           if d.supported and not ((mine := ours.get((d.node, d.kind))) is not None and mine.supported and mine.chosen == d.chosen)]
+    new = [_label(d) for key, d in theirs.items() if d.supported and not _agree(d, ours.get(key))]
     return Rederivation(tuple(kept), tuple(lost), tuple(new))
+
+
+def _agree(decision: Decision, other: Decision | None) -> bool:
+    """Both supported, with the same choice."""
+    return other is not None and decision.supported and other.supported and decision.chosen == other.chosen
 
 
 def _label(decision: Decision) -> str:

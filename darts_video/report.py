@@ -252,11 +252,11 @@ def to_markdown(report: dict[str, Any], columns: dict[str, list[str]]) -> str:
         for name, node in stable["nodes"].items():
             lines.append(f"| {name} | " + ", ".join(f"{op} {'✓' if ok else '?'}" for op, ok in zip(node["chosen"], node["supported"])) + " |")
         lines.append("")
-        for seed, r in enumerate(stable.get("rederivation", [])):
-            if r and not r["stable"]:
-                lines.append(f"- search {seed + 1}, re-derived on another subset: " + "; ".join(
-                    f"{kind} {', '.join(r[kind])}" for kind in ("lost", "new") if r[kind]))
-        lines.append("")
+        unstable = [(seed, r) for seed, r in enumerate(stable.get("rederivation", [])) if r and not r["stable"]]
+        lines += [f"- search {seed + 1}, re-derived on another subset: " + "; ".join(
+            f"{kind} {', '.join(r[kind])}" for kind in ("lost", "new") if r[kind]) for seed, r in unstable]
+        if unstable:
+            lines.append("")
     lines += ["## Runs", "", "| run | group | seed | top-1 | last val | cell |", "|---|---|---|---|---|---|"]
     for run in report["runs"]:
         lines.append(f"| {run['name']} | {run['group']} | {run['seed']} | {run['test']['video/top1']:.1f} | {run['last_val_top1']:.1f} "

@@ -162,13 +162,13 @@ def run_search(config: SearchConfig) -> Genotype:
                 + f"\n{genotype_to_text(genotype)}\n  α's choices (supported: the last epoch's architecture gradients favour them beyond noise):\n"
                 + format_decisions(genotype))
 
-    final = _select(config, run, model, classes, val_indices, gradients, step, selection, (train_loader, transform))
+    final = _select(config, run, model, classes, val_indices, gradients, step, selection, train_loader, transform)
     run.close()
     return final
 
 
 def _select(config: SearchConfig, run: TrainingRun, model: Supernet, classes: list[str], val_indices: list[int],
-            gradients: GradientEvidence, step: int, selection: tuple[list[Batch], list[str]], training: tuple) -> Genotype:
+            gradients: GradientEvidence, step: int, selection: tuple[list[Batch], list[str]], train_loader, transform) -> Genotype:
     """The selector's cell (with ``--shortlist``: the best of the shortlist), written with its
     diagram and summary by rank 0 (every rank derives the same: same weights, same α, same clips)."""
     run.say(f"selecting the cell ({config.selector}, {config.selection_clips} search-val clips)")
@@ -179,7 +179,7 @@ def _select(config: SearchConfig, run: TrainingRun, model: Supernet, classes: li
     if config.shortlist:
         if run.is_writer:
             genotype.save(run.directory.path / f"genotype_{config.selector}.json")  # the selector's own cell
-        genotype = _shortlisted(config, run, model, genotype, selection[0], len(classes), val_indices, classes, *training)
+        genotype = _shortlisted(config, run, model, genotype, selection[0], classes, val_indices, train_loader, transform)
     if run.is_writer:
         genotype.save(path)
         diagram = write_diagram(genotype, run.directory.path / "cell", title=f"searched cell ({config.data}, {config.mode}, {config.selector})")
@@ -205,8 +205,8 @@ def _select(config: SearchConfig, run: TrainingRun, model: Supernet, classes: li
     return genotype
 
 
-def _shortlisted(config: SearchConfig, run: TrainingRun, model: Supernet, selected: Genotype, selection: list[Batch], num_classes: int,
-                 val_indices: list[int], classes: list[str], train_loader, transform) -> Genotype:
+def _shortlisted(config: SearchConfig, run: TrainingRun, model: Supernet, selected: Genotype, selection: list[Batch], classes: list[str],
+                 val_indices: list[int], train_loader, transform) -> Genotype:
     """The best of the shortlist (``darts_video.shortlist``), its evidence in the provenance; the
     selector's own evidence stays where its cell wins."""
     started = time.perf_counter()
@@ -215,7 +215,7 @@ def _shortlisted(config: SearchConfig, run: TrainingRun, model: Supernet, select
     run.bad_videos.record(failures)
     trained = []
     for number, candidate in enumerate(candidates, start=1):
-        net = train_briefly(candidate.genotype, config.backbone, num_classes, config.points, train_loader, transform, run,
+        net = train_briefly(candidate.genotype, config.backbone, len(classes), config.points, train_loader, transform, run,
                             config.shortlist_epochs, config.seed, f"shortlist {number}/{len(candidates)}")
         trained.append(dataclasses.replace(candidate, scores=clip_scores(net, scored_on)))
     chosen, evidence = decide(trained)
