@@ -86,6 +86,9 @@ def train_briefly(genotype: Genotype, backbone: str, num_classes: int, points: S
             schedule.step_update(step)
             weight_step(trained, clips, labels, optimizer, scaler, None, f"{desc}, step {step}")
             step += 1
+    if run.world_size > 1:  # DDP averages the gradients; the running statistics of the last step are each rank's own
+        for buffer in model.buffers():
+            torch.distributed.broadcast(buffer, src=0)
     return model.eval()
 
 
