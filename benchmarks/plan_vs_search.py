@@ -47,7 +47,8 @@ def main() -> None:
     warmup = plan["description"]["warmup_epochs"]
     epoch_s = [m["time/data_s"] + m["time/compute_s"] for m in metrics]
     real = {"warmup_epochs_s": sum(epoch_s[:warmup]), "search_epochs_s": sum(epoch_s[warmup:]),
-            "selection_s": summary["selection_seconds"], "total_s": searched.seconds}
+            "selection_s": summary["selection_seconds"], "shortlist_s": (summary["shortlist"] or {}).get("seconds", 0.0),
+            "total_s": searched.seconds}
     projected = plan["projection"]
     rows = [[name.removesuffix("_s").replace("_", " "), f"{projected[name]:.1f}", f"{real[name]:.1f}", f"{projected[name] / real[name]:.2f}"]
             for name in real if real[name] > 0]

@@ -18,7 +18,10 @@ search's own options):
 - the data time: the real loader's batches, and the loading of the selection clips;
 - the selection's forward passes, with every candidate and through the bare backbone: each
   perturbation evaluation is projected from the number of candidates it runs (the candidates a
-  decided node keeps are counted at the mean candidate's cost: which one wins is not known yet).
+  decided node keeps are counted at the mean candidate's cost: which one wins is not known yet);
+- the shortlist (``--shortlist``): the path scores of its pool, projected like the selection's
+  evaluations, and the short trainings, from the training step of one cell drawn from the space
+  (which cells the shortlist trains is not known before the search).
 
 Peak memory: on CUDA the allocator's peak; on CPU the tensors held between steps (weights,
 gradients, optimiser states and the step's clips, counted) plus the rise of the process's
@@ -30,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import os
+import random
 import re
 import tempfile
 import time
@@ -47,6 +51,7 @@ from darts_video.engine import save_checkpoint, weight_step
 from darts_video.errors import ConfigError, DartsVideoError
 from darts_video.engine.distributed import shard_loader
 from darts_video.engine.optim import create_weight_optimizer, current_lr
+from darts_video.models import create_model
 from darts_video.options import AMP_DTYPES, build_dataset
 from darts_video.search import MAX_GRAD_NORM, SearchParts, build_search_parts
 from darts_video.search_config import WEIGHT_OPTIMIZERS, SearchConfig
@@ -111,6 +116,7 @@ class Plan:
     per_clip_bytes: float | None  # the search step's memory per extra clip
     backbone_per_clip_bytes: float | None  # the bare backbone's training step's
     selection: dict
+    shortlist: dict
     checkpoint_s: float
     setup_s: float
     steps_per_epoch: int
@@ -161,14 +167,16 @@ def plan_search(config: SearchConfig, options: PlanOptions | None = None) -> Pla
     largest = max([p.batch for p in probes if p.fits], default=0)
     full_forward_s = _timed(lambda: per_clip_scores(parts.model, [data.selection_batch], parts.model.mask), device, options.steps)
     selection = _selection(config, parts.model.space, data, full_forward_s, bare_forward_s)
+    steps_per_epoch = data.train_size // options.processes // batch
+    shortlist = _shortlist(config, parts.model.space, data, full_forward_s, bare_forward_s, steps_per_epoch, options.steps, device)
     checkpoint_s = _checkpoint_seconds(parts)
 
     plan = Plan(
         description=_describe(config, parts, device), clip_shape=list(shape), batch_size=batch, backbone=backbone, points=points,
         total=total, data_batch_s=data.batch_s, data_step_s=_data_step(data, config, total), memory_limit_bytes=limit,
         memory_limit_source=limit_source, largest_batch=largest, probes=probes, per_clip_bytes=_slope(probes),
-        backbone_per_clip_bytes=_difference(bare_double, backbone.peak_bytes, batch), selection=selection,
-        checkpoint_s=checkpoint_s, setup_s=setup_s, steps_per_epoch=data.train_size // options.processes // batch,
+        backbone_per_clip_bytes=_difference(bare_double, backbone.peak_bytes, batch), selection=selection, shortlist=shortlist,
+        checkpoint_s=checkpoint_s, setup_s=setup_s, steps_per_epoch=steps_per_epoch,
     )
     plan.projection = project(plan, config)
     return plan
@@ -176,12 +184,14 @@ def plan_search(config: SearchConfig, options: PlanOptions | None = None) -> Pla
 
 def project(plan: Plan, config: SearchConfig) -> dict[str, float]:
     """The search's wall time, in seconds, part by part: setup, the warm-up epochs (weight steps
-    only), the search epochs (architecture + weight steps), a checkpoint per epoch, the selection."""
+    only), the search epochs (architecture + weight steps), a checkpoint per epoch, the selection,
+    the shortlist."""
     steps, total = plan.steps_per_epoch, plan.total
     warmup = config.warmup_epochs * steps * (total.weight_s + plan.data_step_s["warmup"])
     search = (config.epochs - config.warmup_epochs) * steps * ((total.arch_s or 0.0) + total.weight_s + plan.data_step_s["search"])
     parts = {"setup_s": plan.setup_s, "warmup_epochs_s": warmup, "search_epochs_s": search,
-             "checkpoints_s": config.epochs * plan.checkpoint_s, "selection_s": plan.selection["seconds"]}
+             "checkpoints_s": config.epochs * plan.checkpoint_s, "selection_s": plan.selection["seconds"],
+             "shortlist_s": plan.shortlist["seconds"]}
     return parts | {"total_s": sum(parts.values())}
 
 
@@ -432,6 +442,30 @@ def _selection(config: SearchConfig, space: SearchSpace, data: _DataSource, full
     data_s = (data.selection_clip_s or 0.0) * clips
     return {"evaluations": len(evaluations), "clip_forwards": len(evaluations) * clips, "seconds": forwards + data_s, "data_s": data_s,
             "full_forward_s_per_clip": full_s / measured}
+
+
+def _shortlist(config: SearchConfig, space: SearchSpace, data: _DataSource, full_s: float, bare_s: float, steps_per_epoch: int,
+               steps: int, device: torch.device) -> dict:
+    """The shortlist's projected seconds: the pool's path scores and the scoring of the trained
+    cells (a path's forward: the bare backbone's plus one candidate per node), their clips, and
+    ``shortlist × shortlist_epochs`` epochs of a cell's training steps (each waits for data as a
+    warm-up step does)."""
+    if not config.shortlist:
+        return {"cells": 0, "path_scores": 0, "train_step_s": None, "seconds": 0.0}
+    measured = len(data.selection_batch[1])
+    path_s = (bare_s + max(0.0, full_s - bare_s) / len(space.ops)) / measured  # per clip
+    pool = min(config.shortlist_pool, space.num_cells - 1) + 1  # and the selector's cell
+    scored_clips = min(config.shortlist_clips, data.val_size)
+    cell = create_model(config.backbone, data.num_classes, space.sample(random.Random(config.seed)), points=config.points).to(device)
+    optimizer = create_weight_optimizer(cell, config.optimizer, 0.0, WEIGHT_OPTIMIZERS[config.optimizer][1])  # _still's reason
+    train_step = _training_step(cell, optimizer, config)
+    shape, batch = data.clip_shape, config.batch_size
+    step_s = _measure(lambda b: train_step(*_clips(b, shape, data.num_classes, device)), batch, steps, device, [cell], [optimizer]).weight_s
+    wait = 0.0 if data.batch_s is None else data.batch_s if config.workers == 0 else max(0.0, data.batch_s - step_s)
+    training = config.shortlist * config.shortlist_epochs * steps_per_epoch * (step_s + wait)
+    scoring = pool * min(config.selection_clips, data.val_size) * path_s + config.shortlist * scored_clips * path_s
+    data_s = (data.selection_clip_s or 0.0) * scored_clips
+    return {"cells": config.shortlist, "path_scores": pool, "train_step_s": step_s, "seconds": training + scoring + data_s}
 
 
 def _selection_forward(model: nn.Module, clips: Tensor) -> None:

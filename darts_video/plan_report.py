@@ -95,6 +95,10 @@ def format_plan(plan: Plan) -> str:
                      f"{s['seconds']:.0f} s (data {s['data_s']:.1f} s)")
     else:
         lines.append(f"  selection ({d['selector']}): no evaluation")
+    shortlist = plan.shortlist
+    if shortlist["cells"]:
+        lines.append(f"  shortlist: {shortlist['path_scores']} path scores, {shortlist['cells']} cells trained briefly "
+                     f"({shortlist['train_step_s']:.3f} s per step), {p['shortlist_s']:.0f} s")
     return "\n".join(lines)
 
 
