@@ -67,6 +67,13 @@ def load_search(checkpoint: str | Path, device: torch.device | str = "cpu", **ov
     return TrainedSearch(config, model, classes, val_indices, gradients, state["epoch"] + 1)
 
 
+def selector_cell_path(run: str | Path, selector: str) -> Path:
+    """Where a search keeps the cell its selector derived: RUN/genotype_<selector>.json when a
+    shortlist chose the final cell among it and others, else RUN/genotype.json itself."""
+    own = Path(run) / f"genotype_{selector}.json"
+    return own if own.exists() else Path(run) / "genotype.json"
+
+
 def selection_batches(config: SearchConfig, classes: list[str], val_indices: Sequence[int], device: torch.device,
                       subset: int = 0, batch_size: int = 32) -> tuple[list[Batch], list[str]]:
     """``config.selection_clips`` clips of the search-val half, normalised on ``device``, and the

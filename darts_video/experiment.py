@@ -34,7 +34,7 @@ import torch
 
 from darts_video.backbones import create_backbone, list_backbones
 from darts_video.cli import HelpFormatter
-from darts_video.derive import compare_supported, load_search, select_cell, selection_batches
+from darts_video.derive import compare_supported, load_search, select_cell, selection_batches, selector_cell_path
 from darts_video.engine import RunDirectory, read_metrics
 from darts_video.errors import ConfigError
 from darts_video.genotype import Genotype
@@ -53,7 +53,8 @@ NONLOCAL_CELL = "non_local"  # the registered genotype of the non-local block's 
 
 # --quick: every arm at a tiny budget, to check the pipeline end to end (minutes, meaningless numbers)
 QUICK = {"seeds": 2, "random_cells": 3, "search_clips": 128, "search_epochs": 2, "search_warmup_epochs": 1, "num_clips": 128, "epochs": 1,
-         "warmup_epochs": 0, "num_val_clips": 64, "batch_size": 16, "search_batch_size": 16, "selection_clips": 32, "test_clips": 1, "test_crops": 1}
+         "warmup_epochs": 0, "num_val_clips": 64, "batch_size": 16, "search_batch_size": 16, "selection_clips": 32,
+         "shortlist": 2, "shortlist_epochs": 1, "test_clips": 1, "test_crops": 1}
 
 
 @dataclass
@@ -77,6 +78,8 @@ class ExperimentConfig(DataOptions, RunOptions):
     search_warmup_epochs: int = SearchConfig.warmup_epochs
     search_batch_size: int = SearchConfig.batch_size
     selection_clips: int = SearchConfig.selection_clips
+    shortlist: int = SearchConfig.shortlist
+    shortlist_epochs: int = SearchConfig.shortlist_epochs
     epochs: int = TrainConfig.epochs
     warmup_epochs: int = TrainConfig.warmup_epochs
     num_val_clips: int = 800
@@ -120,7 +123,8 @@ class ExperimentConfig(DataOptions, RunOptions):
                             backbone=self.backbone, points=self.points, ops=self.ops, nodes=self.nodes, connections=self.connections,
                             mode=search_mode, order=order, epochs=self.search_epochs, warmup_epochs=self.search_warmup_epochs,
                             batch_size=self.search_batch_size, normalize_candidates=self.normalize_candidates,
-                            selector=self.selectors[0], selection_clips=self.selection_clips)
+                            selector=self.selectors[0], selection_clips=self.selection_clips, shortlist=self.shortlist,
+                            shortlist_epochs=self.shortlist_epochs)
 
     def train_config(self, out: str, seed: int, genotype: str | None = None, baseline: str | None = None) -> TrainConfig:
         return TrainConfig(**self._data_options(), num_clips=self.num_clips, out=out, device=self.device, amp=self.amp, seed=seed,
@@ -180,7 +184,8 @@ def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
     for search in searches.values():
         if search["mode"] == config.search_mode:
             rederived = Genotype.load(_rederive(search, config.selectors[0], subset=1))
-            search["rederivation"] = compare_supported(Genotype.load(search["genotype"]), rederived).to_dict()
+            selected = Genotype.load(selector_cell_path(search["path"], config.selectors[0]))
+            search["rederivation"] = compare_supported(selected, rederived).to_dict()
     proxy = {name: _path_scores(search, random_paths) for name, search in searches.items() if search["mode"] == config.search_mode}
     return write_report(root, config, searches, runs, proxy)
 
@@ -217,11 +222,15 @@ def _search(config: ExperimentConfig, mode: str, seed: int, root: Path) -> dict[
         run_search(config.search_config(mode, seed, str(out)))
     metrics = read_metrics(out)
     summary = json.loads((out / "summary.json").read_text())
+    shortlist = summary.get("shortlist")  # None: no shortlist (or a search of before it)
+    selected = Genotype.load(selector_cell_path(out, config.selectors[0]))  # the supernet's decisions, whatever the shortlist chose
     return {
         "mode": mode, "seed": seed, "path": str(out), "genotype": str(out / "genotype.json"),
-        # summed over epochs (so resumes count once), plus the selection
-        "seconds": sum(m["time/data_s"] + m["time/compute_s"] for m in metrics) + summary["selection_seconds"],
-        "metrics": metrics, "decisions": summary["decisions"], "cells_effect": summary.get("cells_effect"),  # None: a search of before it
+        # summed over epochs (so resumes count once), plus the selection and the shortlist
+        "seconds": sum(m["time/data_s"] + m["time/compute_s"] for m in metrics) + summary["selection_seconds"]
+        + (shortlist["seconds"] if shortlist else 0),
+        "metrics": metrics, "decisions": [d.to_dict() for d in selected.evidence], "shortlist": shortlist,
+        "cells_effect": summary.get("cells_effect"),  # None: a search of before it
     }
 
 
@@ -265,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="how the main searches' cells are derived, each retrained (the first: the main arm, and the other modes')")
     arms.add_argument("--normalize-candidates", action="store_true", help="the searches normalise candidate outputs (see search_supernet.py)")
     arms.add_argument("--selection-clips", type=int, default=defaults.selection_clips, help="search-val clips each search selects on")
+    arms.add_argument("--shortlist", type=int, default=defaults.shortlist,
+                      help="cells each search trains briefly to choose its final one (0: the selector's cell; see search_supernet.py)")
+    arms.add_argument("--shortlist-epochs", type=int, default=defaults.shortlist_epochs, help="passes per shortlisted cell")
     arms.add_argument("--search-clips", type=int, default=defaults.search_clips, help="clips of each search (split in halves)")
     arms.add_argument("--search-epochs", type=int, default=defaults.search_epochs, help="epochs of each search")
     arms.add_argument("--search-warmup-epochs", type=int, default=defaults.search_warmup_epochs, help="search epochs with α and β frozen")

@@ -130,6 +130,7 @@ def stability(searches: list[dict]) -> dict[str, Any]:
         "nodes": per_node,
         "cells_effect": [s.get("cells_effect") for s in searches],
         "rederivation": [s.get("rederivation") for s in searches],  # on another search-val subset; None: not re-derived
+        "shortlist": [s.get("shortlist") for s in searches],  # the final choice among briefly trained cells; None: no shortlist
         "node1_supported_in_every_seed": bool(per_node) and all(per_node["node 1"]["supported"]),
         "supported_in_every_seed": always,
         "agree_where_supported": bool(always) and all(per_node[name]["agreeing"] >= majority for name in always),
@@ -242,10 +243,14 @@ def to_markdown(report: dict[str, Any], columns: dict[str, list[str]]) -> str:
         lines += [f"- mean: τ = {report['proxy']['mean_tau']:+.2f}", ""]
     stable = report["stability"]
     if stable["nodes"]:
-        lines += ["## The main searches' decisions", "", "| node | operation per seed (✓ supported beyond noise) |", "|---|---|"]
+        lines += ["## The main searches' decisions", "", "| node | the selector's operation per seed (✓ supported beyond noise) |", "|---|---|"]
         effects = [(f"{e['points']:+.1f} ± {e['stderr']:.1f} {'✓' if e['supported'] else '?'}" if e else "–")
                    for e in stable.get("cells_effect", [])]
         lines.append("| cells' effect (points) | " + ", ".join(effects) + " |")
+        if any(stable.get("shortlist", [])):
+            lines.append("| shortlist's choice: margin over the runner-up (points) | " + ", ".join(
+                (f"{r['margin']:+.1f} ± {r['margin_stderr']:.1f} {'✓' if r['supported'] else '?'}" if r and r["margin"] is not None else "–")
+                for r in stable["shortlist"]) + " |")
         if any(stable.get("rederivation", [])):
             lines.append("| supported decisions re-derived on another subset | " + ", ".join(
                 (f"{len(r['kept'])} kept, {len(r['lost'])} lost, {len(r['new'])} new" if r else "–") for r in stable["rederivation"]) + " |")

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from darts_video.cli import DocstringHelpFormatter
-from darts_video.derive import compare_supported, format_decisions, load_search, select_cell
+from darts_video.derive import compare_supported, format_decisions, load_search, select_cell, selector_cell_path
 from darts_video.diagram import genotype_to_text, write_diagram
 from darts_video.errors import DartsVideoError
 from darts_video.genotype import Genotype
@@ -65,8 +65,9 @@ def main() -> int:
 
 
 def searched_cell(run: Path, selector: str, epoch: int) -> Genotype | None:
-    """RUN/genotype.json if ``selector`` selected it from the checkpoint of ``epoch``, else None."""
-    path = run / "genotype.json"
+    """The cell ``selector`` selected from the checkpoint of ``epoch`` (RUN/genotype.json, or
+    RUN/genotype_<selector>.json where a shortlist chose among it and others), else None."""
+    path = selector_cell_path(run, selector)
     if not path.exists():
         return None
     genotype = Genotype.load(path)

@@ -23,7 +23,7 @@ def tiny(tmp_path, **overrides) -> ExperimentConfig:
     options = dict(out=str(tmp_path / "experiment"), ops=["identity", "dot_temporal_softmax", "map_spatial_sigmoid"], nodes=2,
                    seeds=2, random_cells=5, search_clips=64, search_epochs=2, search_warmup_epochs=1, search_batch_size=8, num_clips=64, epochs=1,
                    warmup_epochs=0, num_val_clips=32, batch_size=8, test_clips=1, test_crops=1, device="cpu", selection_clips=16,
-                   compare_modes=[], selectors=["perturbation"])
+                   compare_modes=[], selectors=["perturbation"], shortlist=2, shortlist_epochs=1)
     return ExperimentConfig(**{**options, **overrides})
 
 
@@ -48,10 +48,13 @@ def test_quick_experiment_from_the_command_line_reports_every_arm(tmp_path):
     assert [set(r) for r in report["stability"]["rederivation"]] == [{"kept", "lost", "new", "stable"}] * 2
     assert "supported_decisions_stay_on_another_subset" in report["verdict"]
     assert (out / "searches" / "darts-1st-seed0" / "genotype_perturbation_subset1.json").exists()
+    # the quick shortlist of 2: the final choice's margin per seed; the selector's decisions from its own cell
+    assert [set(r) >= {"margin", "margin_stderr", "supported", "seconds"} for r in report["stability"]["shortlist"]] == [True] * 2
+    assert (out / "searches" / "darts-1st-seed0" / "genotype_perturbation.json").exists()
     assert set(report["arms"][0]["long_range"]) == {"spatial pair", "temporal pair", "spacetime pair", "motion pair"}
     markdown = (out / "report.md").read_text()
     assert all(f"| {group} |" in markdown for group in GROUPS) and "## Collapse diagnostics per search epoch" in markdown
-    assert "| cells' effect (points) | " in markdown
+    assert "| cells' effect (points) | " in markdown and "| shortlist's choice: margin over the runner-up (points) | " in markdown
     assert "## Differences of the main arm (95 % Welch interval)" in markdown and "Kendall's τ" in markdown
     for png in ("accuracy.png", "alpha.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

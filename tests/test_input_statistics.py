@@ -162,7 +162,7 @@ def test_a_search_starts_from_pretrained_weights_and_uses_their_statistics(tmp_p
     weights = create_backbone("tiny").state_dict()
     torch.save(weights, tmp_path / "tiny.pt")
     config = SearchConfig(out=str(tmp_path / "search"), num_clips=64, epochs=2, warmup_epochs=1, batch_size=16, device="cpu",
-                          ops=["identity", "map_temporal_sigmoid"], nodes=1, pretrained=str(tmp_path / "tiny.pt"), lr=0.0)  # weights frozen by a zero learning rate
+                          ops=["identity", "map_temporal_sigmoid"], nodes=1, pretrained=str(tmp_path / "tiny.pt"), lr=0.0, shortlist=0)  # weights frozen by a zero learning rate
     run_search(config)
     recorder.assert_standardised_with(ODD)  # weight and architecture steps
     state = load_checkpoint(Path(config.out) / "checkpoints" / "latest.pt")

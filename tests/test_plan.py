@@ -36,14 +36,17 @@ def test_the_plan_reports_every_field_per_point_and_keeps_the_largest_batch_unde
     for text in ("| the backbone alone (training step) |", "| cell at stage2 alone |", "| cell at stage3 alone |", "| supernet, every point |",
                  "peak MiB", "weight step ms", "arch step ms", "data wait ms/step", "memory per clip", "largest batch per device",
                  "data: none read (--plan-without-data)",
-                 "projected wall time", "warm-up epochs", "search epochs", "checkpoints", "selection (perturbation): 11 evaluations of 8 clips"):
+                 "projected wall time", "warm-up epochs", "search epochs", "checkpoints", "selection (perturbation): 11 evaluations of 8 clips",
+                 "shortlist: "):
         assert text in printed, (text, printed)
     plan = json.loads(out.read_text())
     assert set(plan["points"]) == {"stage2", "stage3"} and plan["clip_shape"] == [3, 4, 16, 16] and plan["steps_per_epoch"] == 4
     for cost in [*plan["points"].values(), plan["total"]]:
         assert cost["peak_bytes"] > plan["backbone"]["peak_bytes"] > 0 and cost["weight_s"] > 0 and cost["arch_s"] > 0
     assert plan["backbone"]["arch_s"] is None and plan["data_batch_s"] is None and plan["selection"]["seconds"] > 0
-    assert set(plan["projection"]) == {"setup_s", "warmup_epochs_s", "search_epochs_s", "checkpoints_s", "selection_s", "total_s"}
+    assert set(plan["projection"]) == {"setup_s", "warmup_epochs_s", "search_epochs_s", "checkpoints_s", "selection_s", "shortlist_s", "total_s"}
+    shortlist = plan["shortlist"]  # the default shortlist: every path of the 2-node space's other cells scored, 8 cells trained
+    assert shortlist["cells"] == 8 and shortlist["train_step_s"] > 0 and shortlist["seconds"] == plan["projection"]["shortlist_s"] > 0
     assert plan["memory_limit_bytes"] == round(limit_gib * GIB)
     largest, probes = plan["largest_batch"], {p["batch"]: p for p in plan["probes"]}
     assert all(p["peak_bytes"] <= plan["memory_limit_bytes"] for p in probes.values() if p["fits"])

@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from darts_video.data import EpochSampler, TooManyBadVideos
 from darts_video.errors import ConfigError
 from darts_video.engine import NonFiniteLoss, RunConfigMismatch, load_checkpoint
-from darts_video.derive import Rederivation, compare_supported
+from darts_video.derive import Rederivation, compare_supported, selector_cell_path
 from darts_video.genotype import Decision, Genotype, Node
 from darts_video.ops import OpSpec
 from darts_video.search import run_search
@@ -26,8 +26,9 @@ OPS = ["identity", "map_temporal_sigmoid", "dot_temporal_softmax"]
 
 
 def tiny(tmp_path, **overrides) -> SearchConfig:
+    """A small search; the selector's cell is the final one (tests/test_shortlist.py covers the shortlist)."""
     options = dict(out=str(tmp_path / "run"), num_clips=64, epochs=2, warmup_epochs=1, batch_size=8, ops=OPS, nodes=2, device="cpu",
-                   selection_clips=16)
+                   selection_clips=16, shortlist=0)
     return SearchConfig(**{**options, **overrides})
 
 
@@ -172,8 +173,11 @@ def test_the_command_line_documents_its_options_and_reports_bad_ones():
 
 
 def test_derive_genotype_re_derives_the_search_result_from_its_checkpoint(tmp_path):
-    config = tiny(tmp_path)
-    searched = run_search(config)
+    config = tiny(tmp_path, shortlist=2, shortlist_epochs=1)  # the selector's cell is RUN/genotype_perturbation.json
+    run_search(config)
+    searched = Genotype.load(Path(config.out) / "genotype_perturbation.json")
+    assert selector_cell_path(config.out, "perturbation") == Path(config.out) / "genotype_perturbation.json"
+    assert selector_cell_path(config.out, "argmax") == Path(config.out) / "genotype.json"  # no cell of its own: the run's
     checkpoint = Path(config.out) / "checkpoints" / "latest.pt"
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "derive_genotype.py"), str(checkpoint), "--out", str(tmp_path / "derived")],
                             capture_output=True, text=True)  # the real command, once; the other cases in this process
