@@ -1,13 +1,13 @@
 """The planner's projection against the real search it plans, part by part, in one run.
 
-    python benchmarks/plan_vs_search.py                 # the default search on the built-in dataset (about 6 min on 2 cores)
+    python benchmarks/plan_vs_search.py                 # the default search on the built-in dataset (about 9 min on 2 cores: the plan, then the search)
     python benchmarks/plan_vs_search.py --quick         # a tiny search: checks the script runs
     python benchmarks/plan_vs_search.py -- --mode gdas  # options after -- go to both commands (search_supernet.py reads plan options only with --plan)
 
 Runs ``scripts/plan_search.py`` with the given search options, then ``scripts/search_supernet.py``
 with the same ones (into a temporary run directory), one after the other, and compares the
 projection with what the search took: its warm-up and search epochs (data + compute time of
-``metrics.jsonl``), its selection (``summary.json``) and its wall time as a process (which also
+``metrics.jsonl``), its selection and shortlist (``summary.json``) and its wall time as a process (which also
 holds the interpreter's start-up and imports, which the projection does not). Goal: the projected
 wall time within 20 % of the real one.
 """
