@@ -67,10 +67,16 @@ def load_search(checkpoint: str | Path, device: torch.device | str = "cpu", **ov
     return TrainedSearch(config, model, classes, val_indices, gradients, state["epoch"] + 1)
 
 
+def selector_cell_file(run: str | Path, selector: str, subset: int = 0) -> Path:
+    """RUN/genotype_<selector>[_subset<N>].json: a cell ``selector`` derived, kept beside the run's
+    final RUN/genotype.json (by the shortlist, and by the experiment's re-derivations)."""
+    return Path(run) / (f"genotype_{selector}" + (f"_subset{subset}" if subset else "") + ".json")
+
+
 def selector_cell_path(run: str | Path, selector: str) -> Path:
     """Where a search keeps the cell its selector derived: RUN/genotype_<selector>.json when a
     shortlist chose the final cell among it and others, else RUN/genotype.json itself."""
-    own = Path(run) / f"genotype_{selector}.json"
+    own = selector_cell_file(run, selector)
     return own if own.exists() else Path(run) / "genotype.json"
 
 

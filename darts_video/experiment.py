@@ -34,7 +34,7 @@ import torch
 
 from darts_video.backbones import create_backbone, list_backbones
 from darts_video.cli import HelpFormatter
-from darts_video.derive import compare_supported, load_search, select_cell, selection_batches, selector_cell_path
+from darts_video.derive import compare_supported, load_search, select_cell, selection_batches, selector_cell_file, selector_cell_path
 from darts_video.engine import RunDirectory, read_metrics
 from darts_video.errors import ConfigError
 from darts_video.genotype import Genotype
@@ -193,7 +193,7 @@ def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
 def _rederive(search: dict[str, Any], selector: str, subset: int = 0) -> str:
     """The cell ``selector`` derives from a finished search's supernet on ``subset`` of its
     search-val half (SEARCH/genotype_<selector>[_subset<N>].json)."""
-    path = Path(search["path"]) / (f"genotype_{selector}" + (f"_subset{subset}" if subset else "") + ".json")
+    path = selector_cell_file(search["path"], selector, subset)
     if not path.exists():
         trained = load_search(Path(search["path"]) / "checkpoints" / "latest.pt", selector=selector)
         genotype, _ = select_cell(trained.config, trained.model, trained.classes, trained.val_indices,

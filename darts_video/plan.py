@@ -436,12 +436,17 @@ def _selection(config: SearchConfig, space: SearchSpace, data: _DataSource, full
     if config.selector != "perturbation":
         return {"evaluations": 0, "clip_forwards": 0, "seconds": 0.0, "data_s": 0.0, "full_forward_s_per_clip": None}
     measured = len(data.selection_batch[1])
-    per_candidate = max(0.0, full_s - bare_s) / (space.num_nodes * len(space.ops))
     evaluations = selection_evaluations(space)
-    forwards = sum(bare_s + active * per_candidate for active in evaluations) * clips / measured
+    forwards = sum(_forward_s(full_s, bare_s, space, active) for active in evaluations) * clips / measured
     data_s = (data.selection_clip_s or 0.0) * clips
     return {"evaluations": len(evaluations), "clip_forwards": len(evaluations) * clips, "seconds": forwards + data_s, "data_s": data_s,
             "full_forward_s_per_clip": full_s / measured}
+
+
+def _forward_s(full_s: float, bare_s: float, space: SearchSpace, active: int) -> float:
+    """A selection batch's forward with ``active`` candidates running, from the measured forwards
+    with all of them (``full_s``) and with none (``bare_s``): each candidate at the mean cost."""
+    return bare_s + active * max(0.0, full_s - bare_s) / (space.num_nodes * len(space.ops))
 
 
 def _shortlist(config: SearchConfig, space: SearchSpace, data: _DataSource, full_s: float, bare_s: float, steps_per_epoch: int,
@@ -452,8 +457,7 @@ def _shortlist(config: SearchConfig, space: SearchSpace, data: _DataSource, full
     warm-up step does)."""
     if not config.shortlist:
         return {"cells": 0, "path_scores": 0, "train_step_s": None, "seconds": 0.0}
-    measured = len(data.selection_batch[1])
-    path_s = (bare_s + max(0.0, full_s - bare_s) / len(space.ops)) / measured  # per clip
+    path_s = _forward_s(full_s, bare_s, space, space.num_nodes) / len(data.selection_batch[1])  # per clip
     pool = min(config.shortlist_pool, space.num_cells - 1) + 1  # and the selector's cell
     scored_clips = min(config.shortlist_clips, data.val_size)
     cell = create_model(config.backbone, data.num_classes, space.sample(random.Random(config.seed)), points=config.points).to(device)

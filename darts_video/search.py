@@ -20,7 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 from darts_video.backbones import create_backbone
 from darts_video.backbones.base import VideoBackbone
 from darts_video.data import save_split, stratified_split, write_label_map
-from darts_video.derive import epoch_genotype, format_decisions, select_cell, selection_batches
+from darts_video.derive import epoch_genotype, format_decisions, select_cell, selection_batches, selector_cell_file
 from darts_video.diagram import genotype_to_text, write_diagram
 from darts_video.engine import distributed, weight_step
 from darts_video.engine.loop import EpochMeter, TrainingRun, resume_point
@@ -178,7 +178,7 @@ def _select(config: SearchConfig, run: TrainingRun, model: Supernet, classes: li
     path = run.directory.path / "genotype.json"
     if config.shortlist:
         if run.is_writer:
-            genotype.save(run.directory.path / f"genotype_{config.selector}.json")  # the selector's own cell
+            genotype.save(selector_cell_file(run.directory.path, config.selector))  # the selector's own cell
         genotype = _shortlisted(config, run, model, genotype, selection[0], classes, val_indices, train_loader, transform)
     if run.is_writer:
         genotype.save(path)
