@@ -29,7 +29,7 @@ from darts_video.errors import ConfigError
 from darts_video.genotype import Genotype
 from darts_video.options import AMP_DTYPES, build_dataset
 from darts_video.search_config import WEIGHT_OPTIMIZERS, SearchConfig
-from darts_video.shortlist import clip_scores, decide, describe, propose, train_briefly
+from darts_video.shortlist import clip_scores, decide, describe, propose, shortlist_model, train_briefly
 from darts_video.space import SearchSpace
 from darts_video.supernet import Supernet
 from darts_video.supernet.architect import Architect
@@ -215,8 +215,9 @@ def _shortlisted(config: SearchConfig, run: TrainingRun, model: Supernet, select
     run.bad_videos.record(failures)
     trained = []
     for number, candidate in enumerate(candidates, start=1):
-        net = train_briefly(candidate.genotype, config.backbone, len(classes), config.points, train_loader, transform, run,
-                            config.shortlist_epochs, config.seed, f"shortlist {number}/{len(candidates)}")
+        start = shortlist_model(candidate.genotype, config.backbone, len(classes), config.points, config.seed, config.pretrained,
+                                config.pretrained_config)
+        net = train_briefly(start, train_loader, transform, run, config.shortlist_epochs, f"shortlist {number}/{len(candidates)}")
         trained.append(dataclasses.replace(candidate, scores=clip_scores(net, scored_on)))
     chosen, evidence = decide(trained)
     evidence["seconds"] = round(time.perf_counter() - started, 1)

@@ -46,8 +46,8 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
     tau_min: float = 0.1
     selector: str = "perturbation"
     selection_clips: int = 128  # docs/selection.md: 128 kept every supported decision of 256, at half the cost
-    # cells trained briefly from scratch to choose the final one (0: the selector's cell). 8 cells of 4 epochs: retrained
-    # 77.3 / 94.6 / 94.3 on the experiment's supernets, against 75.3 ± 11.1 for the selector's cells (docs/selection.md)
+    # cells trained briefly, their cells open, to choose the final one (0: the selector's cell). 8 cells of 4 epochs:
+    # docs/selection.md ("The shortlist by default", "Open cells in the short trainings")
     shortlist: int = 8
     shortlist_pool: int = 64
     shortlist_epochs: int = 4
@@ -119,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="perturbation: the candidate whose removal costs the most search-val accuracy (DARTS-PT); argmax: α's")
     select.add_argument("--selection-clips", type=int, default=defaults.selection_clips, help="search-val clips the selection measures on (the perturbation selector's effects; for both selectors, the cells' effect)")
     select.add_argument("--shortlist", type=int, default=defaults.shortlist,
-                        help="choose the final cell among this many, each trained briefly from scratch on the search-train half: the "
-                        "selector's cell and the cells whose supernet paths score best (0: the selector's cell, untrained)")
+                        help="choose the final cell among this many, each trained briefly on the search-train half "
+                        "from the search's starting weights, its cell open (sink scale 1): the selector's cell and the cells whose supernet paths score best (0: the selector's cell, untrained)")
     select.add_argument("--shortlist-pool", type=int, default=defaults.shortlist_pool, help="cells drawn from the space for the path scores")
     select.add_argument("--shortlist-epochs", type=int, default=defaults.shortlist_epochs, help="passes over the search-train half per shortlisted cell")
     select.add_argument("--shortlist-clips", type=int, default=defaults.shortlist_clips, help="search-val clips the shortlisted cells are scored on")

@@ -1,14 +1,18 @@
 """The shortlist: proposals from the supernet, a short training of each, the best by search-val clips."""
 
 import json
+import random
 
 import pytest
 import torch
 
+from darts_video.backbones import create_backbone
+from darts_video.cell import Cell
 from darts_video.genotype import Genotype
 from darts_video.search import run_search
 from darts_video.search_config import SearchConfig
-from darts_video.shortlist import Candidate, decide
+from darts_video.shortlist import Candidate, decide, shortlist_model
+from darts_video.space import SearchSpace
 
 OPS = ["identity", "map_temporal_sigmoid", "dot_temporal_softmax"]
 
@@ -23,6 +27,30 @@ def test_the_most_accurate_candidate_wins_with_its_paired_margin(monkeypatch):
     assert evidence["supported"] is False and evidence["clips"] == 4
     chosen, evidence = decide([b, Candidate(None, "path score", 0.0, b.scores.clone())])
     assert chosen == 0 and evidence["margin"] == 0.0 and not evidence["supported"]  # a tie: the earlier, not supported
+
+@pytest.mark.parametrize("points", [None, ["stage2", "stage3"]])
+def test_a_shortlisted_cell_starts_open_in_the_searchs_starting_weights(points, tmp_path):
+    """Every cell's sink starts at scale 1 (the retraining's cell starts closed, the identity), so
+    its operations learn from the first step; the weights outside the cells are the file's of
+    ``--pretrained``; the same seed gives the same network (every rank alike)."""
+    torch.manual_seed(7)
+    weights = create_backbone("tiny", num_classes=5).state_dict()
+    torch.save(weights, tmp_path / "tiny.pt")
+    genotype = SearchSpace.from_patterns(OPS, num_nodes=2).sample(random.Random(1))
+    model = shortlist_model(genotype, "tiny", 5, points, seed=3, pretrained=str(tmp_path / "tiny.pt")).eval()
+    cells = [m for m in model.modules() if isinstance(m, Cell)]
+    assert len(cells) == len(points or ["stage2"]) and all(torch.equal(c.sink.norm.weight, torch.ones(c.sink.norm.weight.shape)) for c in cells)
+    bare = create_backbone("tiny", num_classes=5)
+    bare.load_state_dict(weights)
+    clips = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        assert not torch.allclose(model(clips), bare.eval()(clips), atol=1e-3)  # open: not the identity
+        for cell in cells:
+            cell.sink.norm.weight.zero_()
+        assert torch.allclose(model(clips), bare(clips), atol=1e-6)  # closed, it is the file's backbone
+    first, second = (shortlist_model(genotype, "tiny", 5, points, seed=3).state_dict() for _ in range(2))
+    assert all(torch.equal(first[name], second[name]) for name in first)
+
 
 def test_a_search_with_a_shortlist_trains_each_proposal_and_keeps_the_best(tmp_path):
     config = SearchConfig(out=str(tmp_path / "run"), num_clips=64, epochs=2, warmup_epochs=1, batch_size=8, ops=OPS, nodes=2, device="cpu",
