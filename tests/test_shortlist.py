@@ -28,6 +28,7 @@ def test_the_most_accurate_candidate_wins_with_its_paired_margin(monkeypatch):
     chosen, evidence = decide([b, Candidate(None, "path score", 0.0, b.scores.clone())])
     assert chosen == 0 and evidence["margin"] == 0.0 and not evidence["supported"]  # a tie: the earlier, not supported
 
+
 @pytest.mark.parametrize("points", [None, ["stage2", "stage3"]])
 def test_a_shortlisted_cell_starts_open_in_the_searchs_starting_weights(points, tmp_path):
     """Every cell's sink starts at scale 1 (the retraining's cell starts closed, the identity), so
