@@ -1,11 +1,17 @@
 """Benchmark scripts still run (tiny sizes, in this process: see helpers.run_script); their numbers
 are never asserted."""
 
+import json
 from pathlib import Path
 
+import pytest
 from helpers import run_script
 
+from darts_video.experiment import distinct_random_cells
+from darts_video.search import run_search
+from darts_video.search_config import SearchConfig
 from darts_video.space import SearchSpace
+from darts_video.stats import kendall_tau
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,3 +71,27 @@ def test_bench_gpu_quick_writes_every_row_with_its_mfu_against_the_given_peak(tm
         assert row in table, table
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and "step" in line.split(" | ")[0] and "%" in line]
     assert len(rows) == 4 and all(float(row[4]) > 0 and float(row[5].rstrip("%")) > 0 for row in rows)  # every step counted FLOPs
+
+
+def test_shortlist_ranking_prints_each_starts_tau_against_the_retrained_top1(tmp_path):
+    experiment = tmp_path / "experiment"
+    config = SearchConfig(out=str(experiment / "searches" / "darts-1st-seed0"), num_clips=32, epochs=1, warmup_epochs=0, batch_size=8,
+                          ops=["identity", "map_temporal_sigmoid", "dot_temporal_softmax"], nodes=2, device="cpu", selection_clips=8,
+                          shortlist=0, shortlist_epochs=1, shortlist_clips=16)
+    run_search(config)
+    retrained = {"cell1": 70.0, "cell2": 90.0, "cell3": 80.0}  # made-up retraining results: τ pairs them with the scores printed
+    (experiment / "random_cells").mkdir()
+    for number, cell in enumerate(distinct_random_cells(config.space(), 3, 0), start=1):
+        cell.save(experiment / "random_cells" / f"cell{number}.json")
+    (experiment / "report.json").write_text(json.dumps({"config": {"search_mode": "darts-1st"}, "runs": [
+        {"name": f"random-{c}", "group": "random", "test": {"video/top1": top1}} for c, top1 in retrained.items()]}))
+    result = run_script(REPO / "benchmarks" / "shortlist_ranking.py", str(experiment))
+    assert result.returncode == 0, result.stderr
+    rows = [line.strip("| ").split(" | ") for line in result.stdout.splitlines() if line.startswith("| darts-1st-seed0 |")]
+    rows = {row[1]: row for row in rows}  # start: search, start, epochs, τ, the best retrained cell's rank, scores
+    assert set(rows) == {"closed", "inherit", "open"}
+    for row in rows.values():
+        scores = [float(s) for s in row[5].split()]  # cell1, cell2, cell3
+        assert float(row[3]) == pytest.approx(kendall_tau(scores, list(retrained.values())), abs=0.005)
+        assert row[4].startswith(f"{1 + sum(s > scores[1] for s in scores)} (")  # cell2, the best retrained
+    assert rows["closed"][5] != rows["open"][5]  # an open cell trains differently from a closed one

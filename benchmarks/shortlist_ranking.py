@@ -1,0 +1,116 @@
+"""How well a short training ranks cells: the experiment's random cells, briefly trained, against their retraining.
+
+    python benchmarks/shortlist_ranking.py runs/experiment_open                    # every main search, every start (about 20 min on 2 cores)
+    python benchmarks/shortlist_ranking.py runs/experiment_open --starts open --searches darts-1st-seed0
+
+The shortlist (``darts_video.shortlist``) is only as good as its short trainings' ranking. This
+script trains each random cell of a finished experiment the way the shortlist does
+(``shortlist_model`` + ``train_briefly``, ``--shortlist-epochs`` of the search, on its search-train
+half, scored on its ``--shortlist-clips`` search-val clips), once per start:
+
+- ``open``: the shortlist's own start (every sink's scale 1);
+- ``closed``: the retraining's start (sink scale 0, the cell the identity);
+- ``inherit``: closed, inside the search's trained supernet backbone (its weights outside the cells).
+
+and prints Kendall's τ between those scores and the cells' retrained top-1 from the experiment's
+report.json, and where the best retrained cell lands. The numbers of docs/selection.md
+("Open cells in the short trainings") come from this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from torch import nn
+
+from timing import markdown_table
+
+from darts_video.cell import Sink
+from darts_video.data import load_split
+from darts_video.derive import TrainedSearch, load_search, selection_batches
+from darts_video.engine import distributed
+from darts_video.engine.loop import TrainingRun
+from darts_video.genotype import Genotype
+from darts_video.options import build_dataset
+from darts_video.shortlist import clip_scores, shortlist_model, train_briefly
+from darts_video.stats import kendall_tau
+
+STARTS = ("closed", "inherit", "open")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("experiment", type=Path, help="a finished run_experiment.py folder (report.json, random_cells/, searches/)")
+    parser.add_argument("--starts", nargs="+", choices=STARTS, default=list(STARTS))
+    parser.add_argument("--searches", nargs="+", help="search folders under EXPERIMENT/searches (default: the main mode's)")
+    parser.add_argument("--epochs", type=int, help="short-training epochs (default: each search's --shortlist-epochs)")
+    args = parser.parse_args()
+    report = json.loads((args.experiment / "report.json").read_text())
+    retrained = {r["name"].removeprefix("random-"): r["test"]["video/top1"] for r in report["runs"] if r["group"] == "random"}
+    if len(retrained) < 2:
+        raise SystemExit(f"{args.experiment / 'report.json'} has {len(retrained)} retrained random cells; Kendall's τ needs 2")
+    main_mode = report["config"]["search_mode"]
+    searches = args.searches or sorted(p.name for p in (args.experiment / "searches").iterdir() if p.name.rsplit("-seed", 1)[0] == main_mode)
+    best = max(retrained, key=retrained.get)
+    rows = []
+    for name in searches:
+        short = ShortTraining(args.experiment / "searches" / name, args.epochs)
+        for start in args.starts:
+            scores = {cell: short.score(Genotype.load(args.experiment / "random_cells" / f"{cell}.json"), start) for cell in retrained}
+            cells = sorted(retrained)
+            tau = kendall_tau([scores[c] for c in cells], [retrained[c] for c in cells])
+            rank = 1 + sum(scores[c] > scores[best] for c in cells)
+            runner_up = max(scores[c] for c in cells if c != best)
+            rows.append([name, start, f"{short.epochs}", f"{tau:+.2f}", f"{rank} ({scores[best] - runner_up:+.1f})",
+                         " ".join(f"{scores[c]:.1f}" for c in cells)])
+            print(f"{name}, {start}: τ = {tau:+.2f}", flush=True)
+    print(f"\nretrained top-1 of {', '.join(sorted(retrained))}: " + " ".join(f"{retrained[c]:.1f}" for c in sorted(retrained))
+          + f"; the best retrained: {best}")
+    print(markdown_table(["search", "start", "epochs", "Kendall's τ", f"{best}'s rank (margin)", "search-val % after the short training"],
+                         rows))
+
+
+class ShortTraining:
+    """The shortlist's short training and scoring on one finished search's halves and clips."""
+
+    def __init__(self, search: Path, epochs: int | None) -> None:
+        self.search, self.trained = search, load_search(search / "checkpoints" / "latest.pt")
+        config = self.trained.config
+        self.epochs = epochs or config.shortlist_epochs
+        dataset, _, transform = build_dataset(config, "train")
+        self.transform = transform.with_statistics(config.mean, config.std)
+        train_indices, _ = load_split(search / "split.json")
+        self.run = TrainingRun(str(search), config.seed, "cpu")
+        self.loader = distributed.shard_loader(dataset, config.batch_size, config.workers, config.seed, True, self.run.device, train_indices)
+        self.batches, _ = selection_batches(dataclasses.replace(config, selection_clips=config.shortlist_clips), self.trained.classes,
+                                            self.trained.val_indices, self.run.device)
+
+    def score(self, genotype: Genotype, start: str) -> float:
+        """Search-val accuracy (the shortlist's clips) of ``genotype`` after a short training from ``start``."""
+        config = self.trained.config
+        model = shortlist_model(genotype, config.backbone, len(self.trained.classes), config.points, config.seed, config.pretrained,
+                                config.pretrained_config)
+        if start in ("closed", "inherit"):
+            for module in model.modules():
+                if isinstance(module, Sink):
+                    nn.init.zeros_(module.norm.weight)
+        if start == "inherit":
+            inherit_backbone(model, self.trained)
+        model = train_briefly(model, self.loader, self.transform, self.run, self.epochs, f"{self.search.name}, {start}")
+        return 100 * clip_scores(model, self.batches).mean().item()
+
+
+def inherit_backbone(model: nn.Module, trained: TrainedSearch) -> None:
+    """``model``'s weights outside its cells from the trained supernet's backbone."""
+    outside = {k: v for k, v in trained.model.backbone.state_dict().items()
+               if not any(k.startswith(f"{point}.attention.") for point in trained.model.points)}
+    missing, unexpected = model.load_state_dict(outside, strict=False)
+    if unexpected or not all(".attention." in key for key in missing):
+        raise RuntimeError(f"the supernet's backbone does not match the cell's network: missing {missing}, unexpected {unexpected}")
+
+
+if __name__ == "__main__":
+    main()
