@@ -78,3 +78,25 @@ def test_bad_shortlist_options_are_refused(field, value):
     from darts_video.errors import ConfigError
     with pytest.raises(ConfigError, match="shortlist"):
         SearchConfig(**{field: value})
+
+
+def test_a_pretrained_searchs_short_trainings_start_from_the_files_weights(tmp_path, monkeypatch):
+    import darts_video.search as search
+
+    torch.manual_seed(3)
+    weights = create_backbone("tiny").state_dict()
+    torch.save(weights, tmp_path / "tiny.pt")
+    starts, train_briefly = [], search.train_briefly
+
+    def recorded(model, *args, **kwargs):
+        starts.append({name: value.clone() for name, value in model.state_dict().items()})
+        return train_briefly(model, *args, **kwargs)
+
+    monkeypatch.setattr(search, "train_briefly", recorded)
+    config = SearchConfig(out=str(tmp_path / "run"), num_clips=32, epochs=1, warmup_epochs=0, batch_size=8, ops=OPS, nodes=2, device="cpu",
+                          selection_clips=8, shortlist=2, shortlist_pool=2, shortlist_epochs=1, shortlist_clips=8, pretrained=str(tmp_path / "tiny.pt"))
+    run_search(config)
+    assert len(starts) == 2
+    for start in starts:  # a cell follows stage2: Sequential(block=stage2, attention=cell)
+        for name, value in weights.items():
+            assert torch.equal(start[name.replace("stage2.", "stage2.block.")], value), name
