@@ -1,6 +1,6 @@
 """How well a short training ranks cells: the experiment's random cells, briefly trained, against their retraining.
 
-    python benchmarks/shortlist_ranking.py runs/experiment_open                    # every main search, every start (about 20 min on 2 cores)
+    python benchmarks/shortlist_ranking.py runs/experiment_open                    # every main search, every start (about 27 min on 2 cores)
     python benchmarks/shortlist_ranking.py runs/experiment_open --starts open --searches darts-1st-seed0
 
 The shortlist (``darts_video.shortlist``) is only as good as its short trainings' ranking. This
@@ -29,7 +29,7 @@ from torch import nn
 from timing import markdown_table
 
 from darts_video.cell import Sink
-from darts_video.data import load_split
+from darts_video.data import BadVideoLog, load_split
 from darts_video.derive import TrainedSearch, load_search, selection_batches
 from darts_video.engine import distributed
 from darts_video.engine.loop import TrainingRun
@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--starts", nargs="+", choices=STARTS, default=list(STARTS))
     parser.add_argument("--searches", nargs="+", help="search folders under EXPERIMENT/searches (default: the main mode's)")
     parser.add_argument("--epochs", type=int, help="short-training epochs (default: each search's --shortlist-epochs)")
+    parser.add_argument("--device", help="where to train (default: each search's --device)")
     args = parser.parse_args()
     report = json.loads((args.experiment / "report.json").read_text())
     retrained = {r["name"].removeprefix("random-"): r["test"]["video/top1"] for r in report["runs"] if r["group"] == "random"}
@@ -54,17 +55,16 @@ def main() -> None:
         raise SystemExit(f"{args.experiment / 'report.json'} has {len(retrained)} retrained random cells; Kendall's τ needs 2")
     main_mode = report["config"]["search_mode"]
     searches = args.searches or sorted(p.name for p in (args.experiment / "searches").iterdir() if p.name.rsplit("-seed", 1)[0] == main_mode)
-    best = max(retrained, key=retrained.get)
+    cells = sorted(retrained)
+    best = max(cells, key=retrained.get)
     rows = []
     for name in searches:
-        short = ShortTraining(args.experiment / "searches" / name, args.epochs)
+        short = ShortTraining(args.experiment / "searches" / name, args.epochs, args.device)
         for start in args.starts:
-            scores = {cell: short.score(Genotype.load(args.experiment / "random_cells" / f"{cell}.json"), start) for cell in retrained}
-            cells = sorted(retrained)
+            scores = {cell: short.score(Genotype.load(args.experiment / "random_cells" / f"{cell}.json"), start) for cell in cells}
             tau = kendall_tau([scores[c] for c in cells], [retrained[c] for c in cells])
-            rank = 1 + sum(scores[c] > scores[best] for c in cells)
             runner_up = max(scores[c] for c in cells if c != best)
-            rows.append([name, start, f"{short.epochs}", f"{tau:+.2f}", f"{rank} ({scores[best] - runner_up:+.1f})",
+            rows.append([name, start, f"{short.epochs}", f"{tau:+.2f}", f"{_rank(scores, best)} ({scores[best] - runner_up:+.1f})",
                          " ".join(f"{scores[c]:.1f}" for c in cells)])
             print(f"{name}, {start}: τ = {tau:+.2f}", flush=True)
     print(f"\nretrained top-1 of {', '.join(sorted(retrained))}: " + " ".join(f"{retrained[c]:.1f}" for c in sorted(retrained))
@@ -76,14 +76,15 @@ def main() -> None:
 class ShortTraining:
     """The shortlist's short training and scoring on one finished search's halves and clips."""
 
-    def __init__(self, search: Path, epochs: int | None) -> None:
+    def __init__(self, search: Path, epochs: int | None, device: str | None) -> None:
         self.search, self.trained = search, load_search(search / "checkpoints" / "latest.pt")
         config = self.trained.config
         self.epochs = epochs or config.shortlist_epochs
         dataset, _, transform = build_dataset(config, "train")
-        self.transform = transform.with_statistics(config.mean, config.std)
+        self.transform = transform.with_statistics(config.mean, config.std)  # as the search: the statistics its config.json resolved
         train_indices, _ = load_split(search / "split.json")
-        self.run = TrainingRun(str(search), config.seed, "cpu")
+        self.run = TrainingRun(str(search), config.seed, device or config.resolved_device())  # never opened: writes nothing there
+        self.run.bad_videos = BadVideoLog(len(dataset.labels), config.max_bad_videos)  # the search's tolerance of undecodable videos
         self.loader = distributed.shard_loader(dataset, config.batch_size, config.workers, config.seed, True, self.run.device, train_indices)
         self.batches, _ = selection_batches(dataclasses.replace(config, selection_clips=config.shortlist_clips), self.trained.classes,
                                             self.trained.val_indices, self.run.device)
@@ -101,6 +102,13 @@ class ShortTraining:
             inherit_backbone(model, self.trained)
         model = train_briefly(model, self.loader, self.transform, self.run, self.epochs, f"{self.search.name}, {start}")
         return 100 * clip_scores(model, self.batches).mean().item()
+
+
+def _rank(scores: dict[str, float], cell: str) -> str:
+    """``cell``'s rank by score, best first: "2", or "2-3" where it ties with another."""
+    first = 1 + sum(score > scores[cell] for score in scores.values())
+    last = first + sum(score == scores[cell] for name, score in scores.items() if name != cell)
+    return f"{first}" if last == first else f"{first}-{last}"
 
 
 def inherit_backbone(model: nn.Module, trained: TrainedSearch) -> None:

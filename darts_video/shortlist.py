@@ -16,7 +16,7 @@ its cell **open**: the sink's BatchNorm scale at 1 instead of the retraining's 0
 operations get no gradient until that scale has grown, so four epochs mostly measured how far the
 backbone got: the experiment's eight random cells scored 57.8-66.6 % and ranked against their
 retrained accuracy with Kendall's τ = −0.25 / −0.42 / +0.55 (search seeds 0-2); open, τ = +0.50 /
-+0.50 / +0.36, the best cell first by 8.8 and 1.7 points in seeds 0 and 1 (docs/selection.md).
++0.50 / +0.36, the best cell first by 8.8 and 1.8 points in seeds 0 and 1 (docs/selection.md).
 """
 
 from __future__ import annotations

@@ -94,7 +94,8 @@ def test_a_pretrained_searchs_short_trainings_start_from_the_files_weights(tmp_p
 
     monkeypatch.setattr(search, "train_briefly", recorded)
     config = SearchConfig(out=str(tmp_path / "run"), num_clips=32, epochs=1, warmup_epochs=0, batch_size=8, ops=OPS, nodes=2, device="cpu",
-                          selection_clips=8, shortlist=2, shortlist_pool=2, shortlist_epochs=1, shortlist_clips=8, pretrained=str(tmp_path / "tiny.pt"))
+                          selection_clips=8, shortlist=2, shortlist_pool=2, shortlist_epochs=1, shortlist_clips=8, pretrained=str(tmp_path / "tiny.pt"),
+                          points=["stage2"])
     run_search(config)
     assert len(starts) == 2
     for start in starts:  # a cell follows stage2: Sequential(block=stage2, attention=cell)
