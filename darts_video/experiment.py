@@ -249,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Searched cells against the bare backbone, non-local blocks and random cells of the same space, "
         "all retrained alike; with the search modes compared. With no arguments: the built-in dataset on CPU, about 90 "
-        "minutes on 2 cores (measured: 5 searches of 3.7-8.2 min with their shortlists, 25 retrainings of about 2). Re-run the same command to resume.",
+        "minutes on 2 cores (measured: 5 searches of 2.7-7.4 min with their shortlists, 25 retrainings of about 2). Re-run the same command to resume.",
         formatter_class=HelpFormatter,
     )
     data = add_data_arguments(parser, defaults)

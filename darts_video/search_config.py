@@ -46,9 +46,9 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
     tau_min: float = 0.1
     selector: str = "perturbation"
     selection_clips: int = 128  # docs/selection.md: 128 kept every supported decision of 256, at half the cost
-    # cells trained briefly, their cells open, to choose the final one (0: the selector's cell). 8 cells of 4 epochs:
-    # docs/selection.md ("The shortlist by default", "Open cells in the short trainings")
-    shortlist: int = 8
+    # cells trained briefly, their cells open, to choose the final one (0: the selector's cell). 6 cells of 4 epochs:
+    # docs/selection.md ("The shortlist by default", "Open cells in the short trainings", "Six cells, not eight")
+    shortlist: int = 6
     shortlist_pool: int = 64
     shortlist_epochs: int = 4
     shortlist_clips: int = 512
