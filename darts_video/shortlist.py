@@ -96,6 +96,7 @@ def train_briefly(model: nn.Module, loader, transform, run: TrainingRun, epochs:
     model = model.to(run.device)
     trained = DistributedDataParallel(model) if run.world_size > 1 else model
     optimizer = create_weight_optimizer(model, _RECIPE.optimizer, _RECIPE.lr, _RECIPE.weight_decay)
+    loader.sampler.set_epoch(_EPOCH_OFFSET)  # whole epochs: a resumed search can leave the sampler part-way through its last one
     schedule = create_schedule(optimizer, epochs * len(loader), min(_RECIPE.warmup_epochs, epochs - 1) * len(loader))
     scaler, step = torch.amp.GradScaler(run.device.type, enabled=False), 0
     model.train()

@@ -8,10 +8,13 @@ import torch
 
 from darts_video.backbones import create_backbone
 from darts_video.cell import Cell
+from darts_video.data.synthetic import SYNTHETIC_TRANSFORM, SyntheticVideoDataset
+from darts_video.engine import distributed
+from darts_video.engine.loop import TrainingRun
 from darts_video.genotype import Genotype
 from darts_video.search import run_search
 from darts_video.search_config import SearchConfig
-from darts_video.shortlist import Candidate, decide, shortlist_model
+from darts_video.shortlist import Candidate, decide, shortlist_model, train_briefly
 from darts_video.space import SearchSpace
 
 OPS = ["identity", "map_temporal_sigmoid", "dot_temporal_softmax"]
@@ -101,3 +104,17 @@ def test_a_pretrained_searchs_short_trainings_start_from_the_files_weights(tmp_p
     for start in starts:  # a cell follows stage2: Sequential(block=stage2, attention=cell)
         for name, value in weights.items():
             assert torch.equal(start[name.replace("stage2.", "stage2.block.")], value), name
+
+
+def test_a_short_training_is_the_same_after_a_search_left_its_sampler_part_way_through_an_epoch(tmp_path):
+    """A search resumed inside its last epoch leaves the train sampler past that epoch's first
+    keys; the short trainings must still see (and schedule) whole epochs."""
+    dataset, run = SyntheticVideoDataset(32), TrainingRun(str(tmp_path / "unused"), 0, "cpu")
+    genotype = SearchSpace.from_patterns(OPS, num_nodes=2).sample(random.Random(1))
+    trained = []
+    for start in (0, 8):
+        loader = distributed.shard_loader(dataset, 8, 0, 0, True, "cpu", list(range(32)))
+        loader.sampler.set_epoch(1, start=start)  # where the search left it
+        model = train_briefly(shortlist_model(genotype, "tiny", 8, None, seed=3), loader, SYNTHETIC_TRANSFORM, run, 2, "test")
+        trained.append(model.state_dict())
+    assert all(torch.equal(trained[0][name], trained[1][name]) for name in trained[0])
