@@ -56,18 +56,19 @@ def main() -> None:
     main_mode = report["config"]["search_mode"]
     searches = args.searches or sorted(p.name for p in (args.experiment / "searches").iterdir() if p.name.rsplit("-seed", 1)[0] == main_mode)
     cells = sorted(retrained)
+    genotypes = {cell: Genotype.load(args.experiment / "random_cells" / f"{cell}.json") for cell in cells}
     best = max(cells, key=retrained.get)
     rows = []
     for name in searches:
         short = ShortTraining(args.experiment / "searches" / name, args.epochs, args.device)
         for start in args.starts:
-            scores = {cell: short.score(Genotype.load(args.experiment / "random_cells" / f"{cell}.json"), start) for cell in cells}
+            scores = {cell: short.score(genotypes[cell], start) for cell in cells}
             tau = kendall_tau([scores[c] for c in cells], [retrained[c] for c in cells])
             runner_up = max(scores[c] for c in cells if c != best)
             rows.append([name, start, f"{short.epochs}", f"{tau:+.2f}", f"{_rank(scores, best)} ({scores[best] - runner_up:+.1f})",
                          " ".join(f"{scores[c]:.1f}" for c in cells)])
             print(f"{name}, {start}: τ = {tau:+.2f}", flush=True)
-    print(f"\nretrained top-1 of {', '.join(sorted(retrained))}: " + " ".join(f"{retrained[c]:.1f}" for c in sorted(retrained))
+    print(f"\nretrained top-1 of {', '.join(cells)}: " + " ".join(f"{retrained[c]:.1f}" for c in cells)
           + f"; the best retrained: {best}")
     print(markdown_table(["search", "start", "epochs", "Kendall's τ", f"{best}'s rank (margin)", "search-val % after the short training"],
                          rows))
