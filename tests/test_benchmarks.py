@@ -6,11 +6,14 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from helpers import run_script
 
 from darts_video.backbones import create_backbone
+from darts_video.data.annotations import read_list_file
+from darts_video.data.decode import decode_frames, probe
 from darts_video.derive import TrainedSearch
 from darts_video.experiment import distinct_random_cells
 from darts_video.genotype import Genotype
@@ -125,3 +128,28 @@ def test_shortlist_ranking_inherits_every_weight_outside_the_cells_from_the_supe
     trained = supernet.backbone.state_dict()
     outside = [name for name in model.state_dict() if ".attention." not in name]
     assert outside and all(torch.equal(model.state_dict()[name], trained[name]) for name in outside)
+
+
+def test_heldout_task_writes_decodable_list_files_whose_pairs_differ_only_in_a_relation(tmp_path, monkeypatch):
+    result = run_script(REPO / "benchmarks" / "heldout_task.py", "--out", str(tmp_path), "--train", "16", "--val", "8", "--test", "8")
+    assert result.returncode == 0, result.stderr
+    annotations = read_list_file(tmp_path / "train.txt", tmp_path)
+    assert [entry.label for entry in annotations.entries] == [i % 8 for i in range(16)]
+    info = probe(annotations.entries[0].path)
+    assert decode_frames(annotations.entries[0].path, list(range(8)), info).shape == (8, 36, 36, 3)
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import heldout_task
+
+    def colour_counts(label: int, seed: int) -> np.ndarray:  # objects' pixels of each palette colour, any brightness
+        clip = heldout_task.make_clip(label, np.random.default_rng(seed))[0].reshape(-1, 3).astype(float)
+        bright = clip.max(axis=1, keepdims=True)
+        hue = np.where(bright > 60, clip / np.maximum(bright, 1), 0)
+        palette = heldout_task.PALETTE / heldout_task.PALETTE.max(axis=1, keepdims=True)
+        return np.array([(np.abs(hue - colour).sum(axis=1) < 0.1).sum() for colour in palette])
+
+    for same, different in ((0, 1), (4, 5)):  # each colour equally likely in both classes of a pair ...
+        counts = [np.mean([colour_counts(label, seed) for seed in range(600)], axis=0) for label in (same, different)]
+        np.testing.assert_allclose(counts[0], counts[1], rtol=0.2)
+        assert colour_counts(same, 0).max() == colour_counts(same, 0).sum()  # ... and "same" is one colour
+    triplet_odd = heldout_task.make_clip(1, np.random.default_rng(0))[0]
+    assert len({tuple(p) for p in triplet_odd.reshape(-1, 3) if p.max() > 100}) == 2
