@@ -105,7 +105,8 @@ def proxy_ranking(proxy: dict[str, dict[str, float]], runs: list[dict]) -> dict[
     for search, scores in proxy.items():
         cells = [c for c in scores if c in retrained]
         if len(cells) >= 2:
-            result[search] = {"tau": kendall_tau([scores[c] for c in cells], [retrained[c] for c in cells]), "scores": scores}
+            result[search] = {"tau": kendall_tau([scores[c] for c in cells], [retrained[c] for c in cells]), "cells": len(cells),
+                              "scores": scores}
     if result:
         result["mean_tau"] = statistics.fmean(v["tau"] for v in result.values())
     return result
@@ -239,7 +240,8 @@ def to_markdown(report: dict[str, Any], columns: dict[str, list[str]]) -> str:
         lines += ["## Does the search's score rank cells as retraining does?", "",
                   "Kendall's τ between each main search's score of the random cells (its supernet's search-val accuracy with "
                   "only that cell's path) and their retrained top-1.", ""]
-        lines += [f"- {name}: τ = {v['tau']:+.2f}" for name, v in report["proxy"].items() if name != "mean_tau"]
+        lines += [f"- {name}: τ = {v['tau']:+.2f} over {v['cells']} cells ({v['cells'] * (v['cells'] - 1) // 2} pairs)"
+                  for name, v in report["proxy"].items() if name != "mean_tau"]
         lines += [f"- mean: τ = {report['proxy']['mean_tau']:+.2f}", ""]
     stable = report["stability"]
     if stable["nodes"]:

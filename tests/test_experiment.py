@@ -56,6 +56,7 @@ def test_quick_experiment_from_the_command_line_reports_every_arm(tmp_path):
     assert all(f"| {group} |" in markdown for group in GROUPS) and "## Collapse diagnostics per search epoch" in markdown
     assert "| cells' effect (points) | " in markdown and "| shortlist's choice: margin over the runner-up (points) | " in markdown
     assert "## Differences of the main arm (95 % Welch interval)" in markdown and "Kendall's τ" in markdown
+    assert "- darts-1st-seed0: τ = " in markdown and " over 3 cells (3 pairs)" in markdown
     for png in ("accuracy.png", "alpha.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     search = report["searches"]["darts-1st-seed0"]
@@ -142,6 +143,7 @@ def test_kendall_tau_of_the_proxy_pairs_each_cells_score_with_its_retrained_top1
     # pairs by hand: (1,2) c, (1,3) c, (1,4) c, (2,3) c, (2,4) d, (3,4) c -> (5 - 1) / 6
     result = proxy_ranking(proxy, runs)
     assert result["darts-1st-seed0"]["tau"] == pytest.approx(4 / 6) and result["mean_tau"] == pytest.approx(4 / 6)
+    assert result["darts-1st-seed0"]["cells"] == 4
 
 
 def test_stability_and_collapse_flags():
