@@ -12,9 +12,10 @@ half, scored on its ``--shortlist-clips`` search-val clips), once per start:
 - ``closed``: the retraining's start (sink scale 0, the cell the identity);
 - ``inherit``: closed, inside the search's trained supernet backbone (its weights outside the cells).
 
-and prints Kendall's τ between those scores and the cells' retrained top-1 from the experiment's
-report.json, and where the best retrained cell lands. The numbers of docs/selection.md
-("Open cells in the short trainings") come from this script.
+and prints, for each score the shortlist can choose by (search-val accuracy, cross-entropy), Kendall's
+τ between those scores and the cells' retrained top-1 from the experiment's report.json, and where
+the best retrained cell lands. The numbers of docs/selection.md ("Open cells in the short
+trainings", "Choosing by cross-entropy instead of accuracy") come from this script.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from darts_video.engine import distributed
 from darts_video.engine.loop import TrainingRun
 from darts_video.genotype import Genotype
 from darts_video.options import build_dataset
-from darts_video.shortlist import clip_scores, shortlist_model, train_briefly
+from darts_video.shortlist import SHORTLIST_SCORES, clip_scores, shortlist_model, train_briefly
 from darts_video.stats import kendall_tau
 
 STARTS = ("closed", "inherit", "open")
@@ -62,16 +63,19 @@ def main() -> None:
     for name in searches:
         short = ShortTraining(args.experiment / "searches" / name, args.epochs, args.device)
         for start in args.starts:
-            scores = {cell: short.score(genotypes[cell], start) for cell in cells}
-            tau = kendall_tau([scores[c] for c in cells], [retrained[c] for c in cells])
-            runner_up = max(scores[c] for c in cells if c != best)
-            rows.append([name, start, f"{short.epochs}", f"{tau:+.2f}", f"{_rank(scores, best)} ({scores[best] - runner_up:+.1f})",
-                         " ".join(f"{scores[c]:.1f}" for c in cells)])
-            print(f"{name}, {start}: τ = {tau:+.2f}", flush=True)
+            trained = {cell: short.score(genotypes[cell], start) for cell in cells}
+            for score in SHORTLIST_SCORES:  # the same trainings, each score the shortlist can choose by
+                gains = {cell: trained[cell][score] for cell in cells}  # higher is better
+                tau = kendall_tau([gains[c] for c in cells], [retrained[c] for c in cells])
+                runner_up = max(gains[c] for c in cells if c != best)
+                digits = ".4g" if score == "accuracy" else ".6f"  # cross-entropies of cells that learnt little differ in the 5th decimal
+                rows.append([name, start, f"{short.epochs}", score, f"{tau:+.2f}", f"{_rank(gains, best)} ({gains[best] - runner_up:+{digits}})",
+                             " ".join(f"{abs(gains[c]):{digits}}" for c in cells)])
+                print(f"{name}, {start}, by {score}: τ = {tau:+.2f}", flush=True)
     print(f"\nretrained top-1 of {', '.join(cells)}: " + " ".join(f"{retrained[c]:.1f}" for c in cells)
           + f"; the best retrained: {best}")
-    print(markdown_table(["search", "start", "epochs", "Kendall's τ", f"{best}'s rank (margin)", "search-val % after the short training"],
-                         rows))
+    print(markdown_table(["search", "start", "epochs", "score", "Kendall's τ", f"{best}'s rank (margin)",
+                          "after the short training: search-val % or cross-entropy"], rows))
 
 
 class ShortTraining:
@@ -90,8 +94,9 @@ class ShortTraining:
         self.batches, _ = selection_batches(dataclasses.replace(config, selection_clips=config.shortlist_clips), self.trained.classes,
                                             self.trained.val_indices, self.run.device)
 
-    def score(self, genotype: Genotype, start: str) -> float:
-        """Search-val accuracy (the shortlist's clips) of ``genotype`` after a short training from ``start``."""
+    def score(self, genotype: Genotype, start: str) -> dict[str, float]:
+        """``genotype``'s search-val accuracy (%) and negated cross-entropy on the shortlist's clips
+        after a short training from ``start``: each score the shortlist can choose by, higher better."""
         config = self.trained.config
         model = shortlist_model(genotype, config.backbone, len(self.trained.classes), config.points, config.seed, config.pretrained,
                                 config.pretrained_config)
@@ -102,7 +107,8 @@ class ShortTraining:
         if start == "inherit":
             inherit_backbone(model, self.trained)
         model = train_briefly(model, self.loader, self.transform, self.run, self.epochs, f"{self.search.name}, {start}")
-        return 100 * clip_scores(model, self.batches).mean().item()
+        correct, losses = clip_scores(model, self.batches)
+        return {"accuracy": 100 * correct.mean().item(), "loss": -losses.mean().item()}
 
 
 def _rank(scores: dict[str, float], cell: str) -> str:

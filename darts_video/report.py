@@ -17,6 +17,7 @@ import torch
 from matplotlib.figure import Figure
 
 from darts_video.data.synthetic import CLASSES, PAIRS
+from darts_video.shortlist import format_margin
 from darts_video.stats import kendall_tau, welch_interval
 from darts_video.utils.files import atomic_write_text
 
@@ -250,8 +251,8 @@ def to_markdown(report: dict[str, Any], columns: dict[str, list[str]]) -> str:
                    for e in stable.get("cells_effect", [])]
         lines.append("| cells' effect (points) | " + ", ".join(effects) + " |")
         if any(stable.get("shortlist", [])):
-            lines.append("| shortlist's choice: margin over the runner-up (points) | " + ", ".join(
-                (f"{r['margin']:+.1f} ± {r['margin_stderr']:.1f} {'✓' if r['supported'] else '?'}" if r and r["margin"] is not None else "–")
+            lines.append("| shortlist's choice: margin over the runner-up | " + ", ".join(
+                (f"{format_margin(r)} {'✓' if r['supported'] else '?'}" if r and r["margin"] is not None else "–")
                 for r in stable["shortlist"]) + " |")
         if any(stable.get("rederivation", [])):
             lines.append("| supported decisions re-derived on another subset | " + ", ".join(

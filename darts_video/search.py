@@ -218,8 +218,9 @@ def _shortlisted(config: SearchConfig, run: TrainingRun, model: Supernet, select
         start = shortlist_model(candidate.genotype, config.backbone, len(classes), config.points, config.seed, config.pretrained,
                                 config.pretrained_config)
         net = train_briefly(start, train_loader, transform, run, config.shortlist_epochs, f"shortlist {number}/{len(candidates)}")
-        trained.append(dataclasses.replace(candidate, scores=clip_scores(net, scored_on)))
-    chosen, evidence = decide(trained)
+        scores, losses = clip_scores(net, scored_on)
+        trained.append(dataclasses.replace(candidate, scores=scores, losses=losses))
+    chosen, evidence = decide(trained, config.shortlist_score)
     evidence["seconds"] = round(time.perf_counter() - started, 1)
     run.say(describe(evidence))
     provenance = {**selected.provenance, "shortlist": evidence}

@@ -10,6 +10,7 @@ from darts_video.cli import HelpFormatter
 from darts_video.errors import ConfigError
 from darts_video.ops import OpConfig
 from darts_video.options import DataOptions, PretrainedOptions, RunOptions, add_data_arguments, add_pretrained_arguments, add_run_arguments
+from darts_video.shortlist import SHORTLIST_SCORES
 from darts_video.space import CONNECTIONS, SearchSpace
 from darts_video.supernet import MODES
 from darts_video.supernet.select import SELECTORS
@@ -52,6 +53,7 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
     shortlist_pool: int = 64
     shortlist_epochs: int = 4
     shortlist_clips: int = 512
+    shortlist_score: str = "accuracy"
     recompute: bool = False
 
     def __post_init__(self) -> None:
@@ -67,6 +69,8 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
             raise ConfigError(f"unknown --selector {self.selector!r}; expected one of {SELECTORS}")
         if self.shortlist < 0 or self.shortlist_pool < 1:
             raise ConfigError(f"--shortlist {self.shortlist} and --shortlist-pool {self.shortlist_pool}: expected 0 or more cells from a pool of 1 or more")
+        if self.shortlist_score not in SHORTLIST_SCORES:
+            raise ConfigError(f"unknown --shortlist-score {self.shortlist_score!r}; expected one of {SHORTLIST_SCORES}")
         for name in ("epochs", "batch_size", "selection_clips", "shortlist_epochs", "shortlist_clips"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
@@ -124,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--shortlist-pool", type=int, default=defaults.shortlist_pool, help="cells drawn from the space for the path scores")
     select.add_argument("--shortlist-epochs", type=int, default=defaults.shortlist_epochs, help="passes over the search-train half per shortlisted cell")
     select.add_argument("--shortlist-clips", type=int, default=defaults.shortlist_clips, help="search-val clips the shortlisted cells are scored on")
+    select.add_argument("--shortlist-score", choices=SHORTLIST_SCORES, default=defaults.shortlist_score,
+                        help="what chooses among the shortlisted cells on those clips: accuracy, or the lowest cross-entropy")
     memory = parser.add_argument_group("memory")
     memory.add_argument("--recompute", action="store_true", help="recompute the mixed cells' nodes in backward (torch.utils.checkpoint)")
     add_run_arguments(parser, defaults)

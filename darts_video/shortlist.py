@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -42,6 +43,7 @@ from darts_video.supernet.select import Batch, beyond_noise, correct, path_accur
 from darts_video.supernet.supernet import Supernet
 from darts_video.train_config import TrainConfig
 
+SHORTLIST_SCORES = ("accuracy", "loss")  # what decides among the trained candidates (docs/selection.md)
 _RECIPE = TrainConfig()  # the retraining's optimiser, learning rate, weight decay and warm-up
 _EPOCH_OFFSET = 1_000_000  # the short trainings draw other sampler orders than the search's epochs
 
@@ -49,20 +51,26 @@ _EPOCH_OFFSET = 1_000_000  # the short trainings draw other sampler orders than 
 @dataclass(frozen=True)
 class Candidate:
     """A proposed cell, who proposed it, the supernet's score of its path and, once trained,
-    whether it classified each shortlist clip correctly (N,)."""
+    whether it classified each shortlist clip correctly and its cross-entropy there (N,) each."""
 
     genotype: Genotype
     proposed_by: str
     path_score: float
     scores: Tensor | None = None
+    losses: Tensor | None = None
 
     @property
     def accuracy(self) -> float:
         return 100 * self.scores.mean().item()
 
+    @property
+    def loss(self) -> float:
+        return self.losses.mean().item()
+
     def to_dict(self) -> dict[str, Any]:
         return {"cell": _cell_text(self.genotype), "proposed_by": self.proposed_by, "path_score": self.path_score,
-                "accuracy": self.accuracy if self.scores is not None else None}
+                "accuracy": self.accuracy if self.scores is not None else None,
+                "loss": self.loss if self.losses is not None else None}
 
 
 def propose(net: Supernet, batches: Sequence[Batch], selected: Genotype, count: int, pool: int, seed: int) -> list[Candidate]:
@@ -113,21 +121,36 @@ def train_briefly(model: nn.Module, loader, transform, run: TrainingRun, epochs:
 
 
 @torch.no_grad()
-def clip_scores(model: nn.Module, batches: Sequence[Batch]) -> Tensor:
-    """(N,) float64: 1 for each clip ``model`` classifies correctly."""
-    return torch.cat([correct(model(clips), labels).cpu() for clips, labels in batches])
+def clip_scores(model: nn.Module, batches: Sequence[Batch]) -> tuple[Tensor, Tensor]:
+    """(N,) float64 each: 1 for each clip ``model`` classifies correctly, and its cross-entropy."""
+    scores, losses = [], []
+    for clips, labels in batches:
+        logits = model(clips).float()
+        scores.append(correct(logits, labels).cpu())
+        losses.append(F.cross_entropy(logits, labels, reduction="none").double().cpu())
+    return torch.cat(scores), torch.cat(losses)
 
 
-def decide(candidates: Sequence[Candidate]) -> tuple[int, dict[str, Any]]:
-    """The index of the most accurate trained candidate (ties: the earlier) and the evidence: every
-    candidate, the margin over the runner-up in points with its paired standard error, supported
-    when above 0 beyond the 95 % Student-t bound over the clips."""
-    order = sorted(range(len(candidates)), key=lambda i: (-candidates[i].accuracy, i))
+def _gain(candidate: Candidate, score: str) -> Tensor:
+    """Per clip, what ``score`` maximises: correctness in points, or the negated cross-entropy."""
+    return candidate.scores * 100 if score == "accuracy" else -candidate.losses
+
+
+def decide(candidates: Sequence[Candidate], score: str = "accuracy") -> tuple[int, dict[str, Any]]:
+    """The index of the best trained candidate by ``score`` (``accuracy``: the most accurate;
+    ``loss``: the lowest mean cross-entropy; ties: the earlier) and the evidence: every candidate,
+    the margin over the runner-up (points, or nats of cross-entropy) with its paired standard error,
+    supported when above 0 beyond the 95 % Student-t bound over the clips."""
+    if score not in SHORTLIST_SCORES:
+        raise ValueError(f"unknown shortlist score {score!r}; expected one of {SHORTLIST_SCORES}")
+    gains = [_gain(c, score) for c in candidates]
+    order = sorted(range(len(candidates)), key=lambda i: (-gains[i].mean().item(), i))
     chosen = order[0]
-    evidence: dict[str, Any] = {"candidates": [c.to_dict() for c in candidates], "chosen": chosen, "clips": len(candidates[chosen].scores)}
+    evidence: dict[str, Any] = {"candidates": [c.to_dict() for c in candidates], "chosen": chosen, "score": score,
+                                "clips": len(candidates[chosen].scores)}
     if len(order) > 1:
         runner_up = order[1]
-        margin, stderr = mean_stderr((candidates[chosen].scores - candidates[runner_up].scores).mul(100).tolist())
+        margin, stderr = mean_stderr((gains[chosen] - gains[runner_up]).tolist())
         evidence |= {"runner_up": runner_up, "margin": margin, "margin_stderr": stderr,
                      "supported": beyond_noise(margin, stderr, len(candidates[chosen].scores))}
     else:
@@ -137,14 +160,23 @@ def decide(candidates: Sequence[Candidate]) -> tuple[int, dict[str, Any]]:
 
 def describe(evidence: dict[str, Any]) -> str:
     """The shortlist as lines for the search's log."""
-    lines = [f"  shortlist ({evidence['clips']} search-val clips after the short trainings):"]
+    score = evidence.get("score", "accuracy")  # searches of before the loss score chose by accuracy
+    lines = [f"  shortlist ({evidence['clips']} search-val clips after the short trainings, chosen by {score}):"]
     for i, c in enumerate(evidence["candidates"]):
         mark = "->" if i == evidence["chosen"] else "  "
-        lines.append(f"  {mark} {c['accuracy']:5.1f} %  path score {c['path_score']:5.1f} %  ({c['proposed_by']}) {c['cell']}")
+        loss = f"  loss {c['loss']:.3f}" if c.get("loss") is not None else ""
+        lines.append(f"  {mark} {c['accuracy']:5.1f} %{loss}  path score {c['path_score']:5.1f} %  ({c['proposed_by']}) {c['cell']}")
     if evidence["margin"] is not None:
         flag = "supported" if evidence["supported"] else "NOT supported beyond noise"
-        lines.append(f"  margin over the runner-up {evidence['margin']:+.1f} ± {evidence['margin_stderr']:.1f} points: {flag}")
+        lines.append(f"  margin over the runner-up {format_margin(evidence)}: {flag}")
     return "\n".join(lines)
+
+
+def format_margin(evidence: dict[str, Any]) -> str:
+    """The shortlist's margin over its runner-up with its standard error and unit."""
+    if evidence.get("score", "accuracy") == "loss":
+        return f"{evidence['margin']:+.3f} ± {evidence['margin_stderr']:.3f} nats"
+    return f"{evidence['margin']:+.1f} ± {evidence['margin_stderr']:.1f} points"
 
 
 def _cell_text(genotype: Genotype) -> str:

@@ -2,6 +2,7 @@
 are never asserted, only that what they print is consistent."""
 
 import importlib.util
+import itertools
 import json
 import random
 from pathlib import Path
@@ -103,14 +104,16 @@ def test_shortlist_ranking_scores_a_cell_as_the_search_s_shortlist_did_and_print
     result = run_script(REPO / "benchmarks" / "shortlist_ranking.py", str(experiment))
     assert result.returncode == 0, result.stderr
     rows = [line.strip("| ").split(" | ") for line in result.stdout.splitlines() if line.startswith("| darts-1st-seed0 |")]
-    rows = {row[1]: row for row in rows}  # start: search, start, epochs, τ, the best retrained cell's rank, scores
-    assert set(rows) == {"closed", "inherit", "open"}
-    scores = {start: [float(s) for s in row[5].split()] for start, row in rows.items()}  # cell1, cell2, cell3
-    assert scores["open"][0] == pytest.approx(shortlisted["accuracy"], abs=0.05)  # the shortlist's own training and clips
-    for start, row in rows.items():
-        assert float(row[3]) == pytest.approx(kendall_tau(scores[start], list(retrained.values())), abs=0.005)
-        assert row[4].startswith(str(1 + sum(s > scores[start][1] for s in scores[start])))  # cell2, the best retrained
-    assert scores["open"] != scores["closed"]  # an open cell trains differently (at this size the closed starts all score chance)
+    rows = {(row[1], row[3]): row for row in rows}  # (start, score): search, start, epochs, score, τ, the best retrained cell's rank, values
+    assert set(rows) == set(itertools.product(("closed", "inherit", "open"), ("accuracy", "loss")))
+    values = {key: [float(s) for s in row[6].split()] for key, row in rows.items()}  # cell1, cell2, cell3: search-val % or cross-entropy
+    assert values["open", "accuracy"][0] == pytest.approx(shortlisted["accuracy"], abs=0.05)  # the shortlist's own training and clips
+    assert values["open", "loss"][0] == pytest.approx(shortlisted["loss"], rel=1e-3)
+    for (start, score), row in rows.items():
+        gains = values[start, score] if score == "accuracy" else [-v for v in values[start, score]]  # a lower loss ranks higher
+        assert float(row[4]) == pytest.approx(kendall_tau(gains, list(retrained.values())), abs=0.005), rows
+        assert row[5].startswith(str(1 + sum(g > gains[1] for g in gains)))  # cell2, the best retrained
+    assert values["open", "loss"] != values["closed", "loss"]  # an open cell trains differently (at this size the closed starts all score chance)
 
 
 def test_shortlist_ranking_inherits_every_weight_outside_the_cells_from_the_supernet(monkeypatch):

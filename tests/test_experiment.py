@@ -54,7 +54,7 @@ def test_quick_experiment_from_the_command_line_reports_every_arm(tmp_path):
     assert set(report["arms"][0]["long_range"]) == {"spatial pair", "temporal pair", "spacetime pair", "motion pair"}
     markdown = (out / "report.md").read_text()
     assert all(f"| {group} |" in markdown for group in GROUPS) and "## Collapse diagnostics per search epoch" in markdown
-    assert "| cells' effect (points) | " in markdown and "| shortlist's choice: margin over the runner-up (points) | " in markdown
+    assert "| cells' effect (points) | " in markdown and "| shortlist's choice: margin over the runner-up | " in markdown
     assert "## Differences of the main arm (95 % Welch interval)" in markdown and "Kendall's τ" in markdown
     assert "- darts-1st-seed0: τ = " in markdown and " over 3 cells (3 pairs)" in markdown
     for png in ("accuracy.png", "alpha.png"):

@@ -15,7 +15,7 @@ from darts_video.engine.loop import TrainingRun
 from darts_video.genotype import Genotype
 from darts_video.search import run_search
 from darts_video.search_config import SearchConfig
-from darts_video.shortlist import Candidate, decide, shortlist_model, train_briefly
+from darts_video.shortlist import SHORTLIST_SCORES, Candidate, decide, format_margin, shortlist_model, train_briefly
 from darts_video.space import SearchSpace
 
 OPS = ["identity", "map_temporal_sigmoid", "dot_temporal_softmax"]
@@ -31,6 +31,20 @@ def test_the_most_accurate_candidate_wins_with_its_paired_margin(monkeypatch):
     assert evidence["supported"] is False and evidence["clips"] == 4
     chosen, evidence = decide([b, Candidate(None, "path score", 0.0, b.scores.clone())])
     assert chosen == 0 and evidence["margin"] == 0.0 and not evidence["supported"]  # a tie: the earlier, not supported
+
+
+def test_by_loss_the_lowest_cross_entropy_wins_with_its_paired_margin_in_nats(monkeypatch):
+    monkeypatch.setattr(Candidate, "to_dict", lambda self: {"accuracy": self.accuracy, "loss": self.loss})
+    f64 = dict(dtype=torch.float64)
+    a = Candidate(None, "selector", 50.0, torch.tensor([1, 1, 1, 1], **f64), torch.tensor([0.5, 0.5, 0.5, 0.5], **f64))  # 100 %, 0.5 nats
+    b = Candidate(None, "path score", 40.0, torch.tensor([1, 0, 1, 1], **f64), torch.tensor([0.1, 0.7, 0.2, 0.2], **f64))  # 75 %, 0.3 nats
+    assert decide([a, b], "accuracy")[0] == 0
+    chosen, evidence = decide([a, b], "loss")
+    # a's loss - b's per clip: 0.4, -0.2, 0.3, 0.3 -> mean 0.2; squared deviations sum to 0.22, std sqrt(0.22 / 3), stderr that / 2
+    assert chosen == 1 and evidence["runner_up"] == 0 and evidence["score"] == "loss"
+    assert evidence["margin"] == pytest.approx(0.2) and evidence["margin_stderr"] == pytest.approx(0.135401, abs=1e-6)
+    assert evidence["supported"] is False
+    assert format_margin(evidence) == "+0.200 ± 0.135 nats"
 
 
 @pytest.mark.parametrize("points", [None, ["stage2", "stage3"]])
@@ -57,15 +71,17 @@ def test_a_shortlisted_cell_starts_open_in_the_searchs_starting_weights(points, 
     assert all(torch.equal(first[name], second[name]) for name in first)
 
 
-def test_a_search_with_a_shortlist_trains_each_proposal_and_keeps_the_best(tmp_path):
+@pytest.mark.parametrize("score", SHORTLIST_SCORES)
+def test_a_search_with_a_shortlist_trains_each_proposal_and_keeps_the_best(score, tmp_path):
     config = SearchConfig(out=str(tmp_path / "run"), num_clips=64, epochs=2, warmup_epochs=1, batch_size=8, ops=OPS, nodes=2, device="cpu",
-                          selection_clips=16, shortlist=3, shortlist_pool=4, shortlist_epochs=1, shortlist_clips=24)
+                          selection_clips=16, shortlist=3, shortlist_pool=4, shortlist_epochs=1, shortlist_clips=24, shortlist_score=score)
     final = run_search(config)
     run = tmp_path / "run"
     shortlist = final.provenance["shortlist"]
-    accuracies = [c["accuracy"] for c in shortlist["candidates"]]
-    assert len(accuracies) == 3 and shortlist["clips"] == 24 and shortlist["seconds"] > 0
-    assert shortlist["chosen"] == accuracies.index(max(accuracies))
+    gains = [c["accuracy"] if score == "accuracy" else -c["loss"] for c in shortlist["candidates"]]
+    assert len(gains) == 3 and shortlist["clips"] == 24 and shortlist["seconds"] > 0 and shortlist["score"] == score
+    assert all(c["loss"] > 0 for c in shortlist["candidates"])
+    assert shortlist["chosen"] == gains.index(max(gains))
     assert shortlist["candidates"][0]["proposed_by"] == "perturbation"
     assert len({c["cell"] for c in shortlist["candidates"]}) == 3  # distinct proposals
     selected = Genotype.load(run / "genotype_perturbation.json")
@@ -77,7 +93,8 @@ def test_a_search_with_a_shortlist_trains_each_proposal_and_keeps_the_best(tmp_p
     assert ("the shortlist's choice" in summary["unsupported"]) == (not shortlist["supported"])
 
 
-@pytest.mark.parametrize("field,value", [("shortlist", -1), ("shortlist_pool", 0), ("shortlist_epochs", 0), ("shortlist_clips", 0)])
+@pytest.mark.parametrize("field,value", [("shortlist", -1), ("shortlist_pool", 0), ("shortlist_epochs", 0), ("shortlist_clips", 0),
+                                         ("shortlist_score", "f1")])
 def test_bad_shortlist_options_are_refused(field, value):
     from darts_video.errors import ConfigError
     with pytest.raises(ConfigError, match="shortlist"):
