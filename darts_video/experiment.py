@@ -152,7 +152,7 @@ def distinct_random_cells(space: SearchSpace, count: int, seed: int) -> list[Gen
 
 def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
     """Run (or resume) every search and every retraining, then write the report; returns it."""
-    root = RunDirectory(config.out, dataclasses.asdict(config)).path
+    root = RunDirectory(config.out, dataclasses.asdict(config), defaults=dataclasses.asdict(ExperimentConfig())).path
     searches = {}
     for seed in range(config.seed, config.seed + config.seeds):
         searches[f"{config.search_mode}-seed{seed}"] = _search(config, config.search_mode, seed, root)

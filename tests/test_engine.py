@@ -70,6 +70,10 @@ def test_a_run_directory_resumes_with_the_same_config_and_refuses_another(tmp_pa
     assert again.resume_state()["step"] == 5
     with pytest.raises(RunConfigMismatch, match=r"another configuration \(epochs: 3 -> 4, seed: None -> 1\)"):
         RunDirectory(tmp_path / "run", {"lr": 0.1, "epochs": 4, "seed": 1})
+    # an option added since the run started counts as its default there
+    assert RunDirectory(tmp_path / "run", {"lr": 0.1, "epochs": 3, "seed": 0}, defaults={"seed": 0, "lr": 1.0}).resume_state()["step"] == 5
+    with pytest.raises(RunConfigMismatch, match=r"another configuration \(seed: 0 -> 1\)"):
+        RunDirectory(tmp_path / "run", {"lr": 0.1, "epochs": 3, "seed": 1}, defaults={"seed": 0})
 
 
 def test_other_ranks_write_nothing(tmp_path):

@@ -115,6 +115,18 @@ def test_a_search_killed_between_epochs_and_inside_one_resumes_to_the_uninterrup
     assert genotypes[0].nodes == genotypes[1].nodes and genotypes[0].evidence == genotypes[1].evidence
 
 
+def test_a_run_started_before_an_option_existed_resumes_while_the_option_holds_its_default(tmp_path):
+    config = tiny(tmp_path, epochs=1, warmup_epochs=0)
+    run_search(config)
+    config_file = Path(config.out) / "config.json"
+    options = json.loads(config_file.read_text())
+    del options["shortlist_score"]  # as written before --shortlist-score
+    config_file.write_text(json.dumps(options))
+    run_search(config)  # the same options: resumes
+    with pytest.raises(RunConfigMismatch, match="shortlist_score: 'accuracy' -> 'loss'"):
+        run_search(tiny(tmp_path, epochs=1, warmup_epochs=0, shortlist_score="loss"))
+
+
 def test_reusing_a_run_directory_with_other_options_is_refused(tmp_path):
     run_search(tiny(tmp_path, epochs=1, warmup_epochs=0))
     with pytest.raises(RunConfigMismatch, match="lr: 0.003 -> 0.1"):

@@ -120,9 +120,10 @@ class TrainingRun:
         if self.is_writer:
             print(*args, flush=True)
 
-    def open(self, config: dict[str, Any], num_videos: int, max_bad_videos: float) -> RunDirectory:
-        """Create (or check and reopen) the run directory, once every option has been checked."""
-        self.directory = RunDirectory(self.out, config, rank=self.rank)
+    def open(self, config: dict[str, Any], defaults: dict[str, Any], num_videos: int, max_bad_videos: float) -> RunDirectory:
+        """Create (or check and reopen) the run directory, once every option has been checked
+        (``defaults``: the options' defaults, for runs started before an option existed)."""
+        self.directory = RunDirectory(self.out, config, rank=self.rank, defaults=defaults)
         self.bad_videos = BadVideoLog(num_videos, max_bad_videos)
         return self.directory
 

@@ -43,12 +43,15 @@ class RunConfigMismatch(DartsVideoError, ValueError):
 
 
 class RunDirectory:
-    def __init__(self, path: str | Path, config: dict[str, Any], rank: int = 0) -> None:
+    def __init__(self, path: str | Path, config: dict[str, Any], rank: int = 0, defaults: dict[str, Any] | None = None) -> None:
+        """``defaults``: the options' defaults. An option a run's config.json lacks was added after
+        that run started, and counts as its default: such a run resumes while the option keeps it."""
         self.path, self.is_writer = Path(path), rank == 0
         self.config = config = {"run_format": RUN_FORMAT, **config}
         config_file = self.path / "config.json"
         if config_file.exists():
             previous = json.loads(config_file.read_text())
+            previous = {**{key: value for key, value in (defaults or {}).items() if key not in previous}, **previous}
             found = previous.get("run_format", 1)
             if found != RUN_FORMAT:
                 raise RunConfigMismatch(
