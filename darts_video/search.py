@@ -220,7 +220,8 @@ def _shortlisted(config: SearchConfig, run: TrainingRun, model: Supernet, select
         net = train_briefly(start, train_loader, transform, run, config.shortlist_epochs, f"shortlist {number}/{len(candidates)}")
         scores, losses = clip_scores(net, scored_on)
         trained.append(dataclasses.replace(candidate, scores=scores, losses=losses))
-    chosen, evidence = decide(trained, config.shortlist_score)
+    # rank 0's decision on every rank: a close race could otherwise go either way on ranks whose kernels round differently
+    chosen, evidence = distributed.gather_objects(decide(trained, config.shortlist_score))[0]
     evidence["seconds"] = round(time.perf_counter() - started, 1)
     run.say(describe(evidence))
     provenance = {**selected.provenance, "shortlist": evidence}
