@@ -17,6 +17,11 @@ operations get no gradient until that scale has grown, so four epochs mostly mea
 backbone got: the experiment's eight random cells scored 57.8-66.6 % and ranked against their
 retrained accuracy with Kendall's τ = −0.25 / −0.42 / +0.55 (search seeds 0-2); open, τ = +0.50 /
 +0.50 / +0.36, the best cell first by 8.8 and 1.8 points in seeds 0 and 1 (docs/selection.md).
+
+The trained cells are compared by accuracy. ``--shortlist-score loss`` compares their cross-entropy
+instead (recorded for every candidate either way); on the same trainings it ranked those cells with
+τ = +0.57 / +0.43 / −0.50 and would have chosen cells that retrained 11 and 18 points lower in two
+of the three default searches (docs/selection.md, "Choosing by cross-entropy").
 """
 
 from __future__ import annotations
