@@ -97,7 +97,7 @@ def run_search(config: SearchConfig) -> Genotype:
     transform = transform.with_statistics(config.mean, config.std)
     parts = build_search_parts(config, backbone, run.device)
     model, weight_optimizer, architect, scaler, amp_dtype = parts.model, parts.weight_optimizer, parts.architect, parts.scaler, parts.amp_dtype
-    directory = run.open(dataclasses.asdict(config), dataclasses.asdict(SearchConfig()), len(dataset.labels), config.max_bad_videos)  # every option checked: now the folder
+    directory = run.open(config, len(dataset.labels), config.max_bad_videos)  # every option checked: now the folder
     if run.is_writer:
         save_split(directory.path / "split.json", train_indices, val_indices, config.seed)
         write_label_map(classes, directory.path / "classes.txt")

@@ -8,7 +8,6 @@ on the same folder resumes from the last epoch's checkpoint; a finished run only
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import torch
@@ -43,7 +42,7 @@ def run_training(config: TrainConfig) -> dict:
     model = build_model(arch, config.pretrained, config.pretrained_config).to(run.device)
     config.resolve_statistics(model.input_statistics)  # the mean / std its weights expect, unless --mean / --std
     transform = transform.with_statistics(config.mean, config.std)
-    directory = run.open(dataclasses.asdict(config), dataclasses.asdict(TrainConfig()), len(train_set.labels), config.max_bad_videos)  # every option checked: now the folder
+    directory = run.open(config, len(train_set.labels), config.max_bad_videos)  # every option checked: now the folder
     run.say(f"model: {config.backbone} with {source}" + (f"\n{genotype_to_text(genotype)}" if genotype else ""))
     if run.is_writer:
         write_label_map(classes, directory.path / "classes.txt")

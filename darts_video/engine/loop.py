@@ -8,7 +8,7 @@ format version: at the end of every epoch, and every ``checkpoint_every`` steps 
 
     run = TrainingRun(config.out, seed=config.seed, device=config.resolved_device(), checkpoint_every=config.checkpoint_every)
     ... build data and model (bad options raise here, before any folder exists) ...
-    run.open(dataclasses.asdict(config), num_videos=len(dataset), max_bad_videos=config.max_bad_videos)
+    run.open(config, num_videos=len(dataset), max_bad_videos=config.max_bad_videos)
     meter = EpochMeter()
     components = {"model": model, "optimizer": optimizer, ..., "meter": meter}
     start_epoch, step, under_way = resume_point(run.resume(components))
@@ -29,6 +29,7 @@ was, and logs the epoch's totals as the uninterrupted run does.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -120,10 +121,11 @@ class TrainingRun:
         if self.is_writer:
             print(*args, flush=True)
 
-    def open(self, config: dict[str, Any], defaults: dict[str, Any], num_videos: int, max_bad_videos: float) -> RunDirectory:
-        """Create (or check and reopen) the run directory, once every option has been checked
-        (``defaults``: the options' defaults, for runs started before an option existed)."""
-        self.directory = RunDirectory(self.out, config, rank=self.rank, defaults=defaults)
+    def open(self, config: Any, num_videos: int, max_bad_videos: float) -> RunDirectory:
+        """Create (or check and reopen) the run directory for ``config`` (a search's or a retraining's
+        options dataclass), once every option has been checked; its class's defaults stand in for
+        options that runs started before them lack."""
+        self.directory = RunDirectory(self.out, dataclasses.asdict(config), rank=self.rank, defaults=dataclasses.asdict(type(config)()))
         self.bad_videos = BadVideoLog(num_videos, max_bad_videos)
         return self.directory
 
