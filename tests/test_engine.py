@@ -76,6 +76,14 @@ def test_a_run_directory_resumes_with_the_same_config_and_refuses_another(tmp_pa
         RunDirectory(tmp_path / "run", {"lr": 0.1, "epochs": 3, "seed": 1}, defaults={"seed": 0})
 
 
+def test_a_run_directory_moved_elsewhere_resumes_there(tmp_path):
+    RunDirectory(tmp_path / "run", {"out": str(tmp_path / "run"), "lr": 0.1}).save_checkpoint({"step": 5})
+    (tmp_path / "run").rename(tmp_path / "moved")
+    assert RunDirectory(tmp_path / "moved", {"out": str(tmp_path / "moved"), "lr": 0.1}).resume_state()["step"] == 5
+    with pytest.raises(RunConfigMismatch, match=r"another configuration \(lr: 0.1 -> 0.2\)"):  # the rest is still checked
+        RunDirectory(tmp_path / "moved", {"out": str(tmp_path / "moved"), "lr": 0.2})
+
+
 def test_other_ranks_write_nothing(tmp_path):
     run = RunDirectory(tmp_path / "run", {"a": 1}, rank=1)
     run.log_metrics({"step": 1, "loss": 1.0})

@@ -29,6 +29,7 @@ def read_metrics(run: Path) -> list[dict[str, Any]]:
 
 
 RUN_FORMAT = 2  # 1: darts_video 0.1 (config.json without a format)
+LOCATION_OPTIONS = {"out"}  # where the run lives: a folder moved or copied elsewhere resumes there
 
 
 def read_run_config(run: Path) -> dict[str, Any]:
@@ -58,7 +59,7 @@ class RunDirectory:
                     f"{self.path} holds a run of format {found} (darts_video 0.1); this darts_video continues format {RUN_FORMAT} "
                     "runs only: use a new output directory (its genotypes and checkpoints still load for deriving and testing)"
                 )
-            differing = sorted(key for key in set(previous) | set(config) if previous.get(key) != config.get(key))
+            differing = sorted(key for key in (set(previous) | set(config)) - LOCATION_OPTIONS if previous.get(key) != config.get(key))
             if differing:
                 details = ", ".join(f"{key}: {previous.get(key)!r} -> {config.get(key)!r}" for key in differing)
                 raise RunConfigMismatch(
