@@ -54,6 +54,7 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
     shortlist_epochs: int = 4
     shortlist_clips: int = 512
     shortlist_score: str = "accuracy"
+    shortlist_rounds: int = 3  # successive halving while the choice is not beyond noise (docs/selection.md, "Racing")
     recompute: bool = False
 
     def __post_init__(self) -> None:
@@ -71,7 +72,7 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
             raise ConfigError(f"--shortlist {self.shortlist} and --shortlist-pool {self.shortlist_pool}: expected 0 or more cells from a pool of 1 or more")
         if self.shortlist_score not in SHORTLIST_SCORES:
             raise ConfigError(f"unknown --shortlist-score {self.shortlist_score!r}; expected one of {SHORTLIST_SCORES}")
-        for name in ("epochs", "batch_size", "selection_clips", "shortlist_epochs", "shortlist_clips"):
+        for name in ("epochs", "batch_size", "selection_clips", "shortlist_epochs", "shortlist_clips", "shortlist_rounds"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
 
@@ -130,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--shortlist-clips", type=int, default=defaults.shortlist_clips, help="search-val clips the shortlisted cells are scored on")
     select.add_argument("--shortlist-score", choices=SHORTLIST_SCORES, default=defaults.shortlist_score,
                         help="what chooses among the shortlisted cells on those clips: accuracy, or the lowest cross-entropy")
+    select.add_argument("--shortlist-rounds", type=int, default=defaults.shortlist_rounds,
+                        help="while the best cell's margin is not beyond noise, the better half trains on, each round with "
+                        "the first round's budget (successive halving), for at most this many rounds in all (1: no racing)")
     memory = parser.add_argument_group("memory")
     memory.add_argument("--recompute", action="store_true", help="recompute the mixed cells' nodes in backward (torch.utils.checkpoint)")
     add_run_arguments(parser, defaults)

@@ -18,6 +18,12 @@ backbone got: the experiment's eight random cells scored 57.8-66.6 % and ranked 
 retrained accuracy with Kendall's τ = −0.25 / −0.42 / +0.55 (search seeds 0-2); open, τ = +0.50 /
 +0.50 / +0.36, the best cell first by 8.8 and 1.8 points in seeds 0 and 1 (docs/selection.md).
 
+When the best cell's margin is not beyond noise, the shortlist races (successive halving, Jamieson
+and Talwalkar, AISTATS 2016): the better half of the cells trains on, each round with the same
+budget as the first (6 cells × 4 epochs, then 3 × 8 more, then 2 × 12 more), until a choice is
+supported or ``rounds`` have run. A cell continues from its weights with a fresh optimiser and
+schedule (a warm restart); the cells dropped keep the scores of their last round.
+
 The trained cells are compared by accuracy. ``--shortlist-score loss`` compares their cross-entropy
 instead (recorded for every candidate either way); on the same trainings it ranked those cells with
 τ = +0.57 / +0.43 / −0.50 and would have chosen cells that retrained 11 and 18 points lower in two
@@ -26,6 +32,7 @@ of the three default searches (docs/selection.md, "Choosing by cross-entropy").
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,14 +62,16 @@ _EPOCH_OFFSET = 1_000_000  # the short trainings draw other sampler orders than 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A proposed cell, who proposed it, the supernet's score of its path and, once trained,
-    whether it classified each shortlist clip correctly and its cross-entropy there (N,) each."""
+    """A proposed cell, who proposed it, the supernet's score of its path and, once trained (for
+    ``epochs`` epochs), whether it classified each shortlist clip correctly and its cross-entropy
+    there (N,) each."""
 
     genotype: Genotype
     proposed_by: str
     path_score: float
     scores: Tensor | None = None
     losses: Tensor | None = None
+    epochs: int = 0
 
     @property
     def accuracy(self) -> float:
@@ -75,7 +84,7 @@ class Candidate:
     def to_dict(self) -> dict[str, Any]:
         return {"cell": _cell_text(self.genotype), "proposed_by": self.proposed_by, "path_score": self.path_score,
                 "accuracy": self.accuracy if self.scores is not None else None,
-                "loss": self.loss if self.losses is not None else None}
+                "loss": self.loss if self.losses is not None else None, "epochs": self.epochs}
 
 
 def propose(net: Supernet, batches: Sequence[Batch], selected: Genotype, count: int, pool: int, seed: int) -> list[Candidate]:
@@ -103,9 +112,10 @@ def shortlist_model(genotype: Genotype, backbone: str, num_classes: int, points:
     return model
 
 
-def train_briefly(model: nn.Module, loader, transform, run: TrainingRun, epochs: int, desc: str) -> nn.Module:
+def train_briefly(model: nn.Module, loader, transform, run: TrainingRun, epochs: int, desc: str, first_epoch: int = 0) -> nn.Module:
     """``model`` (:func:`shortlist_model`) trained for ``epochs`` passes over ``loader`` with the
-    retraining's recipe (AdamW, warm-up, cosine); in evaluation mode after."""
+    retraining's recipe (AdamW, warm-up, cosine); in evaluation mode after. ``first_epoch``: the
+    epochs it has trained already (a racing round continues it on the sampler's next orders)."""
     model = model.to(run.device)
     trained = DistributedDataParallel(model) if run.world_size > 1 else model
     optimizer = create_weight_optimizer(model, _RECIPE.optimizer, _RECIPE.lr, _RECIPE.weight_decay)
@@ -114,7 +124,7 @@ def train_briefly(model: nn.Module, loader, transform, run: TrainingRun, epochs:
     scaler, step = torch.amp.GradScaler(run.device.type, enabled=False), 0
     model.train()
     for epoch in range(epochs):
-        loader.sampler.set_epoch(_EPOCH_OFFSET + epoch)
+        loader.sampler.set_epoch(_EPOCH_OFFSET + first_epoch + epoch)
         for clips, labels in run.batches(loader, transform, EpochMeter(), f"{desc}, epoch {epoch + 1}/{epochs}"):
             schedule.step_update(step)
             weight_step(trained, clips, labels, optimizer, scaler, None, f"{desc}, step {step}")
@@ -141,17 +151,35 @@ def _gain(candidate: Candidate, score: str) -> Tensor:
     return candidate.scores * 100 if score == "accuracy" else -candidate.losses
 
 
-def decide(candidates: Sequence[Candidate], score: str = "accuracy") -> tuple[int, dict[str, Any]]:
-    """The index of the best trained candidate by ``score`` (``accuracy``: the most accurate;
-    ``loss``: the lowest mean cross-entropy; ties: the earlier) and the evidence: every candidate,
-    the margin over the runner-up (points, or nats of cross-entropy) with its paired standard error,
-    supported when above 0 beyond the 95 % Student-t bound over the clips."""
+def halving_rounds(cells: int, epochs: int, rounds: int) -> list[tuple[int, int]]:
+    """Successive halving's plan: per round, the cells that train and the epochs each trains in it.
+    Round 1 trains all ``cells`` for ``epochs``; each later one the better half (at least 2) for
+    as many epochs as keep the round's budget, cells × epochs, equal to the first's."""
+    plan, kept = [(cells, epochs)], cells
+    while len(plan) < rounds and cells > 1:
+        kept = max(2, math.ceil(kept / 2))
+        plan.append((kept, math.ceil(cells * epochs / kept)))
+    return plan
+
+
+def survivors(evidence: dict[str, Any], count: int) -> list[int]:
+    """The indices of the ``count`` best candidates of ``evidence``'s round (:func:`decide`), best first."""
+    return evidence["order"][:count]
+
+
+def decide(candidates: Sequence[Candidate], score: str = "accuracy", among: Sequence[int] | None = None) -> tuple[int, dict[str, Any]]:
+    """The index of the best trained candidate of ``among`` (default: all) by ``score``
+    (``accuracy``: the most accurate; ``loss``: the lowest mean cross-entropy; ties: the earlier)
+    and the evidence: every candidate, the order of ``among``, the margin over the runner-up
+    (points, or nats of cross-entropy) with its paired standard error, supported when above 0
+    beyond the 95 % Student-t bound over the clips."""
     if score not in SHORTLIST_SCORES:
         raise ValueError(f"unknown shortlist score {score!r}; expected one of {SHORTLIST_SCORES}")
-    gains = [_gain(c, score) for c in candidates]
-    order = sorted(range(len(candidates)), key=lambda i: (-gains[i].mean().item(), i))
+    among = list(range(len(candidates))) if among is None else list(among)
+    gains = {i: _gain(candidates[i], score) for i in among}
+    order = sorted(among, key=lambda i: (-gains[i].mean().item(), i))
     chosen = order[0]
-    evidence: dict[str, Any] = {"candidates": [c.to_dict() for c in candidates], "chosen": chosen, "score": score,
+    evidence: dict[str, Any] = {"candidates": [c.to_dict() for c in candidates], "order": order, "chosen": chosen, "score": score,
                                 "clips": len(candidates[chosen].scores)}
     if len(order) > 1:
         runner_up = order[1]
@@ -166,11 +194,15 @@ def decide(candidates: Sequence[Candidate], score: str = "accuracy") -> tuple[in
 def describe(evidence: dict[str, Any]) -> str:
     """The shortlist as lines for the search's log."""
     score = evidence.get("score", "accuracy")  # searches of before the loss score chose by accuracy
-    lines = [f"  shortlist ({evidence['clips']} search-val clips after the short trainings, chosen by {score}):"]
+    rounds = evidence.get("rounds", [])  # searches of before the racing rounds had one
+    heading = f", round {len(rounds)}" if len(rounds) > 1 else ""
+    lines = [f"  shortlist ({evidence['clips']} search-val clips after the short trainings{heading}, chosen by {score}):"]
+    racing = set(evidence.get("order", range(len(evidence["candidates"]))))
     for i, c in enumerate(evidence["candidates"]):
-        mark = "->" if i == evidence["chosen"] else "  "
+        mark = "->" if i == evidence["chosen"] else "  " if i in racing else " x"  # x: dropped in an earlier round
         loss = f"  loss {c['loss']:.3f}" if c.get("loss") is not None else ""
-        lines.append(f"  {mark} {c['accuracy']:5.1f} %{loss}  path score {c['path_score']:5.1f} %  ({c['proposed_by']}) {c['cell']}")
+        epochs = f"  {c['epochs']:2d} ep" if c.get("epochs") else ""
+        lines.append(f"  {mark} {c['accuracy']:5.1f} %{loss}{epochs}  path score {c['path_score']:5.1f} %  ({c['proposed_by']}) {c['cell']}")
     if evidence["margin"] is not None:
         flag = "supported" if evidence["supported"] else "NOT supported beyond noise"
         lines.append(f"  margin over the runner-up {format_margin(evidence)}: {flag}")

@@ -15,7 +15,7 @@ from darts_video.engine.loop import TrainingRun
 from darts_video.genotype import Genotype
 from darts_video.search import run_search
 from darts_video.search_config import SearchConfig
-from darts_video.shortlist import SHORTLIST_SCORES, Candidate, decide, format_margin, shortlist_model, train_briefly
+from darts_video.shortlist import SHORTLIST_SCORES, Candidate, decide, format_margin, halving_rounds, shortlist_model, survivors, train_briefly
 from darts_video.space import SearchSpace
 
 OPS = ["identity", "map_temporal_sigmoid", "dot_temporal_softmax"]
@@ -81,7 +81,9 @@ def test_a_search_with_a_shortlist_trains_each_proposal_and_keeps_the_best(score
     gains = [c["accuracy"] if score == "accuracy" else -c["loss"] for c in shortlist["candidates"]]
     assert len(gains) == 3 and shortlist["clips"] == 24 and shortlist["seconds"] > 0 and shortlist["score"] == score
     assert all(c["loss"] > 0 for c in shortlist["candidates"])
-    assert shortlist["chosen"] == gains.index(max(gains))
+    last_round = shortlist["order"]  # the cells of the last racing round, best first
+    assert shortlist["chosen"] == last_round[0] == max(last_round, key=lambda i: (gains[i], -i))
+    assert shortlist["rounds"][-1]["chosen"] == shortlist["chosen"] and 1 <= len(shortlist["rounds"]) <= config.shortlist_rounds
     assert shortlist["candidates"][0]["proposed_by"] == "perturbation"
     assert len({c["cell"] for c in shortlist["candidates"]}) == 3  # distinct proposals
     selected = Genotype.load(run / "genotype_perturbation.json")
@@ -93,8 +95,63 @@ def test_a_search_with_a_shortlist_trains_each_proposal_and_keeps_the_best(score
     assert ("the shortlist's choice" in summary["unsupported"]) == (not shortlist["supported"])
 
 
+@pytest.mark.parametrize("cells,epochs,rounds,plan", [
+    (6, 4, 3, [(6, 4), (3, 8), (2, 12)]),  # the default: each round 24 cell-epochs
+    (6, 4, 1, [(6, 4)]),  # no racing
+    (5, 2, 4, [(5, 2), (3, 4), (2, 5), (2, 5)]),  # ceil(10 / 3) = 4 epochs; from 2 cells on, 2 race on
+    (2, 4, 3, [(2, 4), (2, 4), (2, 4)]),
+    (1, 4, 3, [(1, 4)]),  # one cell: nothing to race
+])
+def test_halving_rounds_keep_the_better_half_at_the_first_rounds_budget(cells, epochs, rounds, plan):
+    assert halving_rounds(cells, epochs, rounds) == plan
+
+
+def test_a_later_round_decides_among_its_survivors_only(monkeypatch):
+    monkeypatch.setattr(Candidate, "to_dict", lambda self: {"accuracy": self.accuracy})
+    f64 = dict(dtype=torch.float64)
+    best_dropped = Candidate(None, "selector", 0.0, torch.ones(4, **f64))  # 100 %, but not in the round
+    a = Candidate(None, "path score", 0.0, torch.tensor([1, 0, 0, 0], **f64))  # 25 %
+    b = Candidate(None, "path score", 0.0, torch.tensor([1, 1, 0, 0], **f64))  # 50 %
+    chosen, evidence = decide([best_dropped, a, b], among=[1, 2])
+    assert chosen == 2 and evidence["runner_up"] == 1 and evidence["order"] == [2, 1] and len(evidence["candidates"]) == 3
+    assert survivors(decide([best_dropped, a, b])[1], 2) == [0, 2]
+
+
+def test_a_close_shortlist_races_its_better_half_until_the_choice_is_supported(tmp_path, monkeypatch):
+    """Round 1: three cells at the same accuracy (not supported); round 2: the two best of round 1
+    (ties: the earlier) train on from their weights for the round's epochs, and the second one wins
+    beyond noise, so no third round runs. The cell dropped keeps its round-1 scores."""
+    trainings, rounds_seen = [], []
+
+    def recorded(model, loader, transform, run, epochs, desc, first_epoch=0):
+        trainings.append((id(model), epochs, first_epoch))
+        return train_briefly(model, loader, transform, run, epochs, desc, first_epoch)
+
+    def scores(net, batches):
+        clips = sum(len(labels) for _, labels in batches)
+        calls = len(rounds_seen)
+        rounds_seen.append(calls)
+        right = torch.zeros(clips, dtype=torch.float64)
+        right[: clips // 2] = 1  # round 1: every cell 50 %
+        if calls == 4:  # round 2's second cell: every clip right
+            right[:] = 1
+        return right, torch.full((clips,), 0.5, dtype=torch.float64)
+
+    monkeypatch.setattr(search, "train_briefly", recorded)
+    monkeypatch.setattr(search, "clip_scores", scores)
+    config = SearchConfig(out=str(tmp_path / "run"), num_clips=32, epochs=1, warmup_epochs=0, batch_size=8, ops=OPS, nodes=2, device="cpu",
+                          selection_clips=8, shortlist=3, shortlist_pool=3, shortlist_epochs=1, shortlist_clips=16, shortlist_rounds=3)
+    shortlist = run_search(config).provenance["shortlist"]
+    assert [(epochs, first) for _, epochs, first in trainings] == [(1, 0), (1, 0), (1, 0), (2, 1), (2, 1)]  # 3 × 1, then 2 × ceil(3 / 2)
+    assert trainings[3][0] == trainings[0][0] and trainings[4][0] == trainings[1][0]  # the same networks, trained on
+    assert [r["supported"] for r in shortlist["rounds"]] == [False, True] and shortlist["rounds"][0]["order"] == [0, 1, 2]
+    assert shortlist["chosen"] == 1 and shortlist["order"] == [1, 0] and shortlist["supported"] and shortlist["margin"] == 50.0
+    assert [c["epochs"] for c in shortlist["candidates"]] == [3, 3, 1] and shortlist["candidates"][2]["accuracy"] == 50.0
+    assert shortlist["rounds"][-1]["epochs"] == 3
+
+
 @pytest.mark.parametrize("field,value", [("shortlist", -1), ("shortlist_pool", 0), ("shortlist_epochs", 0), ("shortlist_clips", 0),
-                                         ("shortlist_score", "f1")])
+                                         ("shortlist_score", "f1"), ("shortlist_rounds", 0)])
 def test_bad_shortlist_options_are_refused(field, value):
     from darts_video.errors import ConfigError
     with pytest.raises(ConfigError, match="shortlist"):
@@ -114,7 +171,7 @@ def test_a_pretrained_searchs_short_trainings_start_from_the_files_weights(tmp_p
     monkeypatch.setattr(search, "train_briefly", recorded)
     config = SearchConfig(out=str(tmp_path / "run"), num_clips=32, epochs=1, warmup_epochs=0, batch_size=8, ops=OPS, nodes=2, device="cpu",
                           selection_clips=8, shortlist=2, shortlist_pool=2, shortlist_epochs=1, shortlist_clips=8, pretrained=str(tmp_path / "tiny.pt"),
-                          points=["stage2"])
+                          points=["stage2"], shortlist_rounds=1)  # the starts only: no racing round continuing them
     run_search(config)
     assert len(starts) == 2
     for start in starts:  # a cell follows stage2: Sequential(block=stage2, attention=cell)
