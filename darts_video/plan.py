@@ -468,12 +468,12 @@ def _shortlist(config: SearchConfig, space: SearchSpace, data: _DataSource, full
     shape, batch = data.clip_shape, config.batch_size
     step_s = _measure(lambda b: train_step(*_clips(b, shape, data.num_classes, device)), batch, steps, device, [cell], [optimizer]).weight_s
     wait = 0.0 if data.batch_s is None else data.batch_s if config.workers == 0 else max(0.0, data.batch_s - step_s)
-    training = config.shortlist * config.shortlist_epochs * steps_per_epoch * (step_s + wait)
-    scoring = pool * min(config.selection_clips, data.val_size) * path_s + config.shortlist * scored_clips * path_s
+    rounds = [cells * (epochs * steps_per_epoch * (step_s + wait) + scored_clips * path_s)  # each round's trainings and scoring
+              for cells, epochs in halving_rounds(config.shortlist, config.shortlist_epochs, config.shortlist_rounds)]
+    path_scores = pool * min(config.selection_clips, data.val_size) * path_s
     data_s = (data.selection_clip_s or 0.0) * scored_clips
-    later = halving_rounds(config.shortlist, config.shortlist_epochs, config.shortlist_rounds)[1:]
-    racing = sum(cells * (epochs * steps_per_epoch * (step_s + wait) + scored_clips * path_s) for cells, epochs in later)
-    return {"cells": config.shortlist, "path_scores": pool, "train_step_s": step_s, "seconds": training + scoring + data_s, "racing_s": racing}
+    return {"cells": config.shortlist, "path_scores": pool, "train_step_s": step_s, "seconds": path_scores + rounds[0] + data_s,
+            "racing_s": sum(rounds[1:])}
 
 
 def _selection_forward(model: nn.Module, clips: Tensor) -> None:

@@ -215,12 +215,10 @@ def _shortlisted(config: SearchConfig, run: TrainingRun, model: Supernet, select
     scored_on, failures = selection_batches(dataclasses.replace(config, selection_clips=config.shortlist_clips), classes, val_indices, run.device)
     run.bad_videos.record(failures)
     nets: dict[int, torch.nn.Module] = {}  # the racing cells' networks, on the CPU between rounds
-    rounds, evidence = [], None
+    rounds = []
     for number, (cells, epochs) in enumerate(halving_rounds(len(candidates), config.shortlist_epochs, config.shortlist_rounds), start=1):
-        if evidence is not None and evidence["supported"]:
-            break
-        racing = survivors(evidence, cells) if evidence is not None else list(range(len(candidates)))
-        nets = {i: nets[i] for i in racing if i in nets}
+        racing = survivors(evidence, cells) if number > 1 else list(range(len(candidates)))
+        nets = {i: nets[i] for i in racing if i in nets}  # the dropped cells' networks go
         for place, i in enumerate(racing, start=1):
             start = nets.get(i)
             if start is None:
@@ -236,6 +234,8 @@ def _shortlisted(config: SearchConfig, run: TrainingRun, model: Supernet, select
         rounds.append({key: evidence[key] for key in ("order", "chosen", "runner_up", "margin", "margin_stderr", "supported")}
                       | {"epochs": candidates[chosen].epochs})
         run.say(describe(evidence | {"rounds": rounds}))
+        if evidence["supported"]:
+            break
     evidence |= {"rounds": rounds, "seconds": round(time.perf_counter() - started, 1)}
     provenance = {**selected.provenance, "shortlist": evidence}
     if chosen == 0:
