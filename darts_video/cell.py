@@ -12,21 +12,23 @@ from darts_video.ops import create_op
 
 
 class Sink(nn.Module):
-    """Concatenate node outputs, project back to C with a 1×1×1 conv, normalise with zero scale.
+    """Concatenate node outputs, project back to C with a 1×1×1 conv, normalise; the norm's scale
+    starts at ``scale``.
 
-    The zero-initialised BatchNorm scale makes the sink output exactly 0 at init, so the residual
-    cell is exactly the identity and can go into a pretrained backbone without changing it. The
+    At the default 0 the sink output is exactly 0 at init, so the residual cell is exactly the
+    identity and can go into a pretrained backbone without changing it (the discrete cell always
+    starts so; the search's supernet starts its mixed cells open, at 1: docs/selection.md). The
     projection starts as the sum of the node outputs (one identity block per node): each node's
     operation already ends in its own projection, and a second, random one in series made a cell
     holding the non-local block's operation open its attention path later and less reliably than
     the block (docs/retraining.md, "Why a cell opened later than the block").
     """
 
-    def __init__(self, num_inputs: int, channels: int) -> None:
+    def __init__(self, num_inputs: int, channels: int, scale: float = 0.0) -> None:
         super().__init__()
         self.proj = nn.Conv3d(num_inputs * channels, channels, kernel_size=1, bias=False)
         self.norm = nn.BatchNorm3d(channels)
-        nn.init.zeros_(self.norm.weight)
+        nn.init.constant_(self.norm.weight, scale)
         with torch.no_grad():
             self.proj.weight.copy_(torch.eye(channels).repeat(1, num_inputs).view_as(self.proj.weight))
 

@@ -69,7 +69,7 @@ def build_search_parts(config: SearchConfig, backbone: VideoBackbone, device: to
     """The supernet of ``config`` around ``backbone`` (cells at ``points``, default the configured
     ones) on ``device``, the weights' optimiser, the architect and the fp16 gradient scaler."""
     model = Supernet(backbone, config.space(), points if points is not None else config.points, config.mode, config.partial_channels,
-                     config.normalize_candidates, config.recompute, seed=config.seed).to(device)
+                     config.normalize_candidates, config.recompute, config.sink_scale, seed=config.seed).to(device)
     weight_optimizer = create_weight_optimizer(model.backbone, config.optimizer, config.lr, WEIGHT_OPTIMIZERS[config.optimizer][1])
     amp_dtype = AMP_DTYPES[config.amp]
     architect = Architect(model, weight_optimizer, lr=config.arch_lr, order=config.order, beta_decay_weight=config.beta_decay,

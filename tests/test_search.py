@@ -16,7 +16,8 @@ from darts_video.engine import NonFiniteLoss, RunConfigMismatch, load_checkpoint
 from darts_video.derive import Rederivation, compare_supported, selector_cell_path
 from darts_video.genotype import Decision, Genotype, Node
 from darts_video.ops import OpSpec
-from darts_video.search import run_search
+from darts_video.backbones import create_backbone
+from darts_video.search import build_search_parts, run_search
 from darts_video.search_config import SearchConfig
 from darts_video.space import SearchSpace
 from helpers import Killed, kill_in_weight_step, layer_output_dtypes, run_script
@@ -127,6 +128,24 @@ def test_a_run_started_before_an_option_existed_resumes_while_the_option_holds_i
         run_search(tiny(tmp_path, epochs=1, warmup_epochs=0, shortlist_score="loss"))
 
 
+@pytest.mark.parametrize("sink_scale", [None, 1.0, 0.5])
+def test_the_search_starts_its_cells_at_the_sink_scale_it_is_given(tmp_path, sink_scale):
+    """By default every mixed cell's sink starts at scale 0 and the fresh supernet computes
+    exactly the bare backbone; ``--sink-scale`` opens them (docs/selection.md, "Open cells in
+    the supernet")."""
+    config = tiny(tmp_path) if sink_scale is None else tiny(tmp_path, sink_scale=sink_scale)
+    expected = 0.0 if sink_scale is None else sink_scale
+    torch.manual_seed(0)
+    backbone = create_backbone("tiny", num_classes=8)
+    bare = create_backbone("tiny", num_classes=8)
+    bare.load_state_dict(backbone.state_dict())
+    net = build_search_parts(config, backbone, torch.device("cpu")).model.eval()
+    assert net.cells and all(torch.all(cell.sink.norm.weight == expected) for cell in net.cells)
+    x = torch.randn(2, 3, 8, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(net(x), bare.eval()(x), atol=1e-6) == (expected == 0)
+
+
 def test_reusing_a_run_directory_with_other_options_is_refused(tmp_path):
     run_search(tiny(tmp_path, epochs=1, warmup_epochs=0))
     with pytest.raises(RunConfigMismatch, match="lr: 0.003 -> 0.1"):
@@ -151,7 +170,8 @@ def test_bad_options_fail_before_training(tmp_path, overrides, message):
 
 @pytest.mark.parametrize(
     "overrides,message",
-    [({"data": "list"}, "--data list needs --annotations"), ({"warmup_epochs": 2}, "--warmup-epochs 2 must be at least 0 and below --epochs 2")],
+    [({"data": "list"}, "--data list needs --annotations"), ({"warmup_epochs": 2}, "--warmup-epochs 2 must be at least 0 and below --epochs 2"),
+     ({"sink_scale": -1.0}, "--sink-scale -1.0 must be 0")],
 )
 def test_inconsistent_options_are_rejected_by_the_config(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):

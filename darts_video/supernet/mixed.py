@@ -94,7 +94,8 @@ class MixedNodes(nn.ModuleList):
 
 
 class MixedCell(nn.Module):
-    """The discrete cell's structure with every decision relaxed; same sink, same zero-init residual.
+    """The discrete cell's structure with every decision relaxed; the same sink and residual, the
+    sink's scale starting at ``sink_scale`` (0: the identity, as a discrete cell starts).
 
     The mixing weights are an argument: ``cell(x, weights)``. Inside a :class:`Supernet` the
     backbone calls ``cell(x)``, and the cell uses the weights the supernet drew for the current
@@ -106,13 +107,13 @@ class MixedCell(nn.Module):
     """
 
     def __init__(self, space: SearchSpace, channels: int, partial_channels: int = 1, normalize: bool = False,
-                 recompute: bool = False) -> None:
+                 recompute: bool = False, sink_scale: float = 0.0) -> None:
         super().__init__()
         if partial_channels < 1 or channels % partial_channels:
             raise ConfigError(f"partial_channels = {partial_channels} must divide the {channels} channels")
         self.space, self.partial_channels, self.recompute = space, partial_channels, recompute
         self.nodes = MixedNodes(space, channels, partial_channels, normalize, recompute)
-        self.sink = Sink(space.num_nodes, channels)
+        self.sink = Sink(space.num_nodes, channels, sink_scale)
         self._bound: ArchWeights | None = None
 
     def bind(self, weights: ArchWeights | None) -> None:

@@ -24,7 +24,8 @@ class Supernet(nn.Module):
     Gumbel-softmax temperature (the search loop anneals it); GDAS draws from ``generator``, which
     is seeded alike on every rank, so that all ranks sample the same cells whatever their data
     augmentation draws. ``mask`` switches candidates off (the selectors' perturbations and
-    decisions). ``normalize_candidates`` and ``recompute``: see :class:`MixedOp` / :class:`MixedNodes`.
+    decisions). ``normalize_candidates`` and ``recompute``: see :class:`MixedOp` / :class:`MixedNodes`;
+    ``sink_scale``: the scale the cells' sinks start at (:class:`MixedCell`; 0, the default here: the bare backbone).
     """
 
     def __init__(
@@ -36,6 +37,7 @@ class Supernet(nn.Module):
         partial_channels: int = 4,
         normalize_candidates: bool = False,
         recompute: bool = False,
+        sink_scale: float = 0.0,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -53,7 +55,7 @@ class Supernet(nn.Module):
         split = partial_channels if mode == "pc" else 1
         self.cells: list[MixedCell] = []
         for point in points:
-            cell = MixedCell(space, available[point], split, normalize_candidates, recompute)
+            cell = MixedCell(space, available[point], split, normalize_candidates, recompute, sink_scale)
             backbone.insert(point, cell)
             self.cells.append(cell)
         self.backbone = backbone
