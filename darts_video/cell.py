@@ -16,8 +16,8 @@ class Sink(nn.Module):
     starts at ``scale``.
 
     At the default 0 the sink output is exactly 0 at init, so the residual cell is exactly the
-    identity and can go into a pretrained backbone without changing it (the discrete cell always
-    starts so; the search's supernet starts its mixed cells open, at 1: docs/selection.md). The
+    identity and can go into a pretrained backbone without changing it (a discrete cell always
+    starts so; the supernet's mixed cells do unless ``--sink-scale`` says otherwise). The
     projection starts as the sum of the node outputs (one identity block per node): each node's
     operation already ends in its own projection, and a second, random one in series made a cell
     holding the non-local block's operation open its attention path later and less reliably than
