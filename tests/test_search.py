@@ -10,13 +10,13 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from darts_video.backbones import create_backbone
 from darts_video.data import EpochSampler, TooManyBadVideos
 from darts_video.errors import ConfigError
 from darts_video.engine import NonFiniteLoss, RunConfigMismatch, load_checkpoint
 from darts_video.derive import Rederivation, compare_supported, selector_cell_path
 from darts_video.genotype import Decision, Genotype, Node
 from darts_video.ops import OpSpec
-from darts_video.backbones import create_backbone
 from darts_video.search import build_search_parts, run_search
 from darts_video.search_config import SearchConfig
 from darts_video.space import SearchSpace
