@@ -55,7 +55,7 @@ from darts_video.models import create_model
 from darts_video.options import AMP_DTYPES, build_dataset
 from darts_video.search import MAX_GRAD_NORM, SearchParts, build_search_parts
 from darts_video.search_config import WEIGHT_OPTIMIZERS, SearchConfig
-from darts_video.shortlist import halving_rounds
+from darts_video.shortlist import proposal_count, round_plan
 from darts_video.space import SearchSpace
 from darts_video.supernet.select import per_clip_scores
 from darts_video.utils.memory import peak_memory_bytes
@@ -455,12 +455,14 @@ def _shortlist(config: SearchConfig, space: SearchSpace, data: _DataSource, full
     """The shortlist's projected seconds: the pool's path scores and the scoring of the trained
     cells (a path's forward: the bare backbone's plus one candidate per node), their clips, and
     ``shortlist × shortlist_epochs`` epochs of a cell's training steps (each waits for data as a
-    warm-up step does); ``racing_s``: what its further rounds would add at most, when the first
-    round's choice is not beyond noise (not in ``seconds``: whether they run is not known before)."""
+    warm-up step does); ``racing_s``: what its further rounds (racing or exploring) would add at
+    most, when the first round's choice is not beyond noise (not in ``seconds``: whether they run
+    is not known before)."""
     if not config.shortlist:
         return {"cells": 0, "path_scores": 0, "train_step_s": None, "seconds": 0.0, "racing_s": 0.0}
     path_s = _forward_s(full_s, bare_s, space, space.num_nodes) / len(data.selection_batch[1])  # per clip
     pool = min(config.shortlist_pool, space.num_cells - 1) + 1  # and the selector's cell
+    proposals = min(pool, proposal_count(config.shortlist, config.shortlist_rounds, config.shortlist_later))
     scored_clips = min(config.shortlist_clips, data.val_size)
     cell = create_model(config.backbone, data.num_classes, space.sample(random.Random(config.seed)), points=config.points).to(device)
     optimizer = create_weight_optimizer(cell, config.optimizer, 0.0, WEIGHT_OPTIMIZERS[config.optimizer][1])  # _still's reason
@@ -469,7 +471,7 @@ def _shortlist(config: SearchConfig, space: SearchSpace, data: _DataSource, full
     step_s = _measure(lambda b: train_step(*_clips(b, shape, data.num_classes, device)), batch, steps, device, [cell], [optimizer]).weight_s
     wait = 0.0 if data.batch_s is None else data.batch_s if config.workers == 0 else max(0.0, data.batch_s - step_s)
     rounds = [cells * (epochs * steps_per_epoch * (step_s + wait) + scored_clips * path_s)  # each round's trainings and scoring
-              for cells, epochs in halving_rounds(config.shortlist, config.shortlist_epochs, config.shortlist_rounds)]
+              for cells, epochs in round_plan(config.shortlist, config.shortlist_epochs, config.shortlist_rounds, config.shortlist_later, proposals)]
     path_scores = pool * min(config.selection_clips, data.val_size) * path_s
     data_s = (data.selection_clip_s or 0.0) * scored_clips
     return {"cells": config.shortlist, "path_scores": pool, "train_step_s": step_s, "seconds": path_scores + rounds[0] + data_s,

@@ -99,7 +99,7 @@ def format_plan(plan: Plan) -> str:
     if shortlist["cells"]:
         lines.append(f"  shortlist: {shortlist['path_scores']} path scores, {shortlist['cells']} cells trained briefly "
                      f"({shortlist['train_step_s']:.3f} s per step), {p['shortlist_s']:.0f} s"
-                     + (f"; up to {shortlist['racing_s']:.0f} s more if its choice is not beyond noise (racing rounds)"
+                     + (f"; up to {shortlist['racing_s']:.0f} s more if its choice is not beyond noise (later rounds)"
                         if shortlist["racing_s"] else ""))
     return "\n".join(lines)
 

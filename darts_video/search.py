@@ -29,7 +29,8 @@ from darts_video.errors import ConfigError
 from darts_video.genotype import Genotype
 from darts_video.options import AMP_DTYPES, build_dataset
 from darts_video.search_config import WEIGHT_OPTIMIZERS, SearchConfig
-from darts_video.shortlist import clip_scores, decide, describe, halving_rounds, propose, shortlist_model, survivors, train_briefly
+from darts_video.shortlist import (Candidate, clip_scores, decide, describe, propose, proposal_count, round_plan, shortlist_model,
+                                   survivors, train_briefly)
 from darts_video.space import SearchSpace
 from darts_video.supernet import Supernet
 from darts_video.supernet.architect import Architect
@@ -207,36 +208,46 @@ def _select(config: SearchConfig, run: TrainingRun, model: Supernet, classes: li
 
 def _shortlisted(config: SearchConfig, run: TrainingRun, model: Supernet, selected: Genotype, selection: list[Batch], classes: list[str],
                  val_indices: list[int], train_loader, transform) -> Genotype:
-    """The best of the shortlist (``darts_video.shortlist``), raced by successive halving while its
-    choice is not beyond noise, its evidence in the provenance; the selector's own evidence stays
-    where its cell wins."""
+    """The best of the shortlist (``darts_video.shortlist``), raced by successive halving, or
+    explored further, while its choice is not beyond noise; its evidence in the provenance, the
+    selector's own evidence kept where its cell wins."""
     started = time.perf_counter()
-    candidates = propose(model, selection, selected, config.shortlist, config.shortlist_pool, config.seed)
+    explore = config.shortlist_later == "explore"
+    proposed = proposal_count(config.shortlist, config.shortlist_rounds, config.shortlist_later)
+    proposals = propose(model, selection, selected, proposed, config.shortlist_pool, config.seed)
+    plan = round_plan(config.shortlist, config.shortlist_epochs, config.shortlist_rounds, config.shortlist_later, len(proposals))
     scored_on, failures = selection_batches(dataclasses.replace(config, selection_clips=config.shortlist_clips), classes, val_indices, run.device)
     run.bad_videos.record(failures)
+    candidates: list[Candidate] = []  # the cells trained so far
     nets: dict[int, torch.nn.Module] = {}  # the racing cells' networks, on the CPU between rounds
     rounds = []
-    for number, (cells, epochs) in enumerate(halving_rounds(len(candidates), config.shortlist_epochs, config.shortlist_rounds), start=1):
-        racing = survivors(evidence, cells) if number > 1 else list(range(len(candidates)))
-        nets = {i: nets[i] for i in racing if i in nets}  # the dropped cells' networks go
-        for place, i in enumerate(racing, start=1):
+    for number, (cells, epochs) in enumerate(plan, start=1):
+        if number == 1 or explore:  # the next proposals, from their starting weights
+            training = list(range(len(candidates), len(candidates) + cells))
+            candidates += proposals[len(candidates): len(candidates) + cells]
+        else:  # racing: the better half of the last round trains on
+            training = survivors(evidence, cells)
+        nets = {i: nets[i] for i in training if i in nets}  # the dropped cells' networks go
+        for place, i in enumerate(training, start=1):
             start = nets.get(i)
             if start is None:
                 start = shortlist_model(candidates[i].genotype, config.backbone, len(classes), config.points, config.seed, config.pretrained,
                                         config.pretrained_config)
-            desc = f"shortlist {place}/{len(racing)}" + (f" (round {number})" if number > 1 else "")
+            desc = f"shortlist {place}/{len(training)}" + (f" (round {number})" if number > 1 else "")
             net = train_briefly(start, train_loader, transform, run, epochs, desc, first_epoch=candidates[i].epochs)
             scores, losses = clip_scores(net, scored_on)
             candidates[i] = dataclasses.replace(candidates[i], scores=scores, losses=losses, epochs=candidates[i].epochs + epochs)
-            nets[i] = net.cpu()
+            if not explore:  # only a race trains a cell on
+                nets[i] = net.cpu()
         # rank 0's decision on every rank: a close race could otherwise go either way on ranks whose kernels round differently
-        chosen, evidence = distributed.gather_objects(decide(candidates, config.shortlist_score, racing))[0]
+        among = range(len(candidates)) if explore else training
+        chosen, evidence = distributed.gather_objects(decide(candidates, config.shortlist_score, among))[0]
         rounds.append({key: evidence[key] for key in ("order", "chosen", "runner_up", "margin", "margin_stderr", "supported")}
                       | {"epochs": candidates[chosen].epochs})
         run.say(describe(evidence | {"rounds": rounds}))
         if evidence["supported"]:
             break
-    evidence |= {"rounds": rounds, "seconds": round(time.perf_counter() - started, 1)}
+    evidence |= {"later": config.shortlist_later, "rounds": rounds, "seconds": round(time.perf_counter() - started, 1)}
     provenance = {**selected.provenance, "shortlist": evidence}
     if chosen == 0:
         return dataclasses.replace(selected, provenance=provenance)

@@ -10,7 +10,7 @@ from darts_video.cli import HelpFormatter
 from darts_video.errors import ConfigError
 from darts_video.ops import OpConfig
 from darts_video.options import DataOptions, PretrainedOptions, RunOptions, add_data_arguments, add_pretrained_arguments, add_run_arguments
-from darts_video.shortlist import SHORTLIST_SCORES
+from darts_video.shortlist import LATER_ROUNDS, SHORTLIST_SCORES
 from darts_video.space import CONNECTIONS, SearchSpace
 from darts_video.supernet import MODES
 from darts_video.supernet.select import SELECTORS
@@ -56,6 +56,7 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
     shortlist_clips: int = 512
     shortlist_score: str = "accuracy"
     shortlist_rounds: int = 3  # successive halving while the choice is not beyond noise (docs/selection.md, "Racing")
+    shortlist_later: str = "race"  # or explore: new proposals in the later rounds (docs/selection.md, "Exploring")
     recompute: bool = False
 
     def __post_init__(self) -> None:
@@ -75,6 +76,8 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
             raise ConfigError(f"--shortlist {self.shortlist} and --shortlist-pool {self.shortlist_pool}: expected 0 or more cells from a pool of 1 or more")
         if self.shortlist_score not in SHORTLIST_SCORES:
             raise ConfigError(f"unknown --shortlist-score {self.shortlist_score!r}; expected one of {SHORTLIST_SCORES}")
+        if self.shortlist_later not in LATER_ROUNDS:
+            raise ConfigError(f"unknown --shortlist-later {self.shortlist_later!r}; expected one of {LATER_ROUNDS}")
         for name in ("epochs", "batch_size", "selection_clips", "shortlist_epochs", "shortlist_clips", "shortlist_rounds"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
@@ -138,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--shortlist-rounds", type=int, default=defaults.shortlist_rounds,
                         help="while the best cell's margin is not beyond noise, the better half trains on, each round with "
                         "the first round's budget (successive halving), for at most this many rounds in all (1: no racing)")
+    select.add_argument("--shortlist-later", choices=LATER_ROUNDS, default=defaults.shortlist_later,
+                        help="what a round after an undecided one trains: race (the better half trains on) or explore "
+                        "(as many new proposals, for the first round's epochs; the best of all trained is chosen)")
     memory = parser.add_argument_group("memory")
     memory.add_argument("--recompute", action="store_true", help="recompute the mixed cells' nodes in backward (torch.utils.checkpoint)")
     add_run_arguments(parser, defaults)

@@ -22,7 +22,10 @@ When the best cell's margin is not beyond noise, the shortlist races (successive
 and Talwalkar, AISTATS 2016): the better half of the cells trains on, each round with the same
 budget as the first (6 cells × 4 epochs, then 3 × 8 more, then 2 × 12 more), until a choice is
 supported or ``rounds`` have run. A cell continues from its weights with a fresh optimiser and
-schedule (a warm restart); the cells dropped keep the scores of their last round.
+schedule (a warm restart); the cells dropped keep the scores of their last round. Or it explores
+(``--shortlist-later explore``): each later round trains the supernet's next proposals for the first
+round's epochs, and the best of every cell trained so far is chosen, on the bet that no proposal
+that has not opened in four epochs will open later, and a further one might.
 
 The trained cells are compared by accuracy. ``--shortlist-score loss`` compares their cross-entropy
 instead (recorded for every candidate either way); on the same trainings it ranked those cells with
@@ -56,6 +59,7 @@ from darts_video.supernet.supernet import Supernet
 from darts_video.train_config import TrainConfig
 
 SHORTLIST_SCORES = ("accuracy", "loss")  # what decides among the trained candidates (docs/selection.md)
+LATER_ROUNDS = ("race", "explore")  # what a round after an undecided one trains (docs/selection.md, "Exploring")
 _RECIPE = TrainConfig()  # the retraining's optimiser, learning rate, weight decay and warm-up
 _EPOCH_OFFSET = 1_000_000  # the short trainings draw other sampler orders than the search's epochs
 
@@ -160,6 +164,31 @@ def halving_rounds(cells: int, epochs: int, rounds: int) -> list[tuple[int, int]
         kept = max(2, math.ceil(kept / 2))
         plan.append((kept, math.ceil(cells * epochs / kept)))
     return plan
+
+
+def explore_rounds(cells: int, epochs: int, rounds: int, proposals: int) -> list[tuple[int, int]]:
+    """Exploration's plan: each round trains ``cells`` new proposals for ``epochs``, while
+    ``proposals`` last (the last round may train fewer)."""
+    plan = []
+    while len(plan) < rounds and proposals > 0:
+        plan.append((min(cells, proposals), epochs))
+        proposals -= cells
+    return plan
+
+
+def proposal_count(cells: int, rounds: int, later: str) -> int:
+    """How many proposals a shortlist of ``cells`` per round needs: exploring trains new ones each round."""
+    return cells * rounds if later == "explore" else cells
+
+
+def round_plan(cells: int, epochs: int, rounds: int, later: str, proposals: int) -> list[tuple[int, int]]:
+    """The shortlist's rounds for ``later`` (:data:`LATER_ROUNDS`): per round, the cells it trains
+    and the epochs each trains in it; ``proposals``: how many cells the supernet proposed."""
+    if later not in LATER_ROUNDS:
+        raise ValueError(f"unknown later rounds {later!r}; expected one of {LATER_ROUNDS}")
+    if later == "race":
+        return halving_rounds(min(cells, proposals), epochs, rounds)
+    return explore_rounds(cells, epochs, rounds, proposals)
 
 
 def survivors(evidence: dict[str, Any], count: int) -> list[int]:

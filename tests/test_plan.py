@@ -48,7 +48,7 @@ def test_the_plan_reports_every_field_per_point_and_keeps_the_largest_batch_unde
     shortlist = plan["shortlist"]  # the default shortlist: every path of the 2-node space's other cells scored, its cells trained
     assert shortlist["cells"] == SearchConfig.shortlist and shortlist["train_step_s"] > 0 and shortlist["seconds"] == plan["projection"]["shortlist_s"] > 0
     # the racing rounds at most: 3 cells × 8 epochs and 2 × 12 trained (no data wait here), plus their scoring; not in the total
-    assert shortlist["racing_s"] > 48 * plan["steps_per_epoch"] * shortlist["train_step_s"] and "racing rounds" in printed
+    assert shortlist["racing_s"] > 48 * plan["steps_per_epoch"] * shortlist["train_step_s"] and "later rounds" in printed
     assert plan["memory_limit_bytes"] == round(limit_gib * GIB)
     largest, probes = plan["largest_batch"], {p["batch"]: p for p in plan["probes"]}
     assert all(p["peak_bytes"] <= plan["memory_limit_bytes"] for p in probes.values() if p["fits"])

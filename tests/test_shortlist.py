@@ -15,7 +15,8 @@ from darts_video.engine.loop import TrainingRun
 from darts_video.genotype import Genotype
 from darts_video.search import run_search
 from darts_video.search_config import SearchConfig
-from darts_video.shortlist import SHORTLIST_SCORES, Candidate, decide, format_margin, halving_rounds, shortlist_model, survivors, train_briefly
+from darts_video.shortlist import (SHORTLIST_SCORES, Candidate, decide, format_margin, halving_rounds, round_plan, shortlist_model,
+                                   survivors, train_briefly)
 from darts_video.space import SearchSpace
 
 OPS = ["identity", "map_temporal_sigmoid", "dot_temporal_softmax"]
@@ -106,6 +107,17 @@ def test_halving_rounds_keep_the_better_half_at_the_first_rounds_budget(cells, e
     assert halving_rounds(cells, epochs, rounds) == plan
 
 
+@pytest.mark.parametrize("cells,epochs,rounds,later,proposals,plan", [
+    (6, 4, 3, "race", 6, [(6, 4), (3, 8), (2, 12)]),
+    (6, 4, 3, "explore", 18, [(6, 4), (6, 4), (6, 4)]),  # each round as many new cells, for as many epochs
+    (6, 4, 3, "explore", 14, [(6, 4), (6, 4), (2, 4)]),  # a small pool: the proposals run out
+    (6, 4, 3, "explore", 6, [(6, 4)]),
+    (6, 4, 1, "explore", 6, [(6, 4)]),
+])
+def test_a_round_plan_races_or_explores_at_the_first_rounds_budget(cells, epochs, rounds, later, proposals, plan):
+    assert round_plan(cells, epochs, rounds, later, proposals) == plan
+
+
 def test_a_later_round_decides_among_its_survivors_only(monkeypatch):
     monkeypatch.setattr(Candidate, "to_dict", lambda self: {"accuracy": self.accuracy})
     f64 = dict(dtype=torch.float64)
@@ -117,11 +129,11 @@ def test_a_later_round_decides_among_its_survivors_only(monkeypatch):
     assert survivors(decide([best_dropped, a, b])[1], 2) == [0, 2]
 
 
-def test_a_close_shortlist_races_its_better_half_until_the_choice_is_supported(tmp_path, monkeypatch):
-    """Round 1: three cells at the same accuracy (not supported); round 2: the two best of round 1
-    (ties: the earlier) train on from their weights for the round's epochs, and the second one wins
-    beyond noise, so no third round runs. The cell dropped keeps its round-1 scores."""
-    trainings, rounds_seen = [], []
+def scripted_shortlist(monkeypatch, perfect: int) -> list[tuple[int, int, int]]:
+    """Short trainings as the search runs them, recorded as (network, epochs, first epoch), whose
+    scores are scripted: every cell right on half the clips, except the ``perfect``-th scored
+    (0-based), right on every clip."""
+    trainings, scored = [], []
 
     def recorded(model, loader, transform, run, epochs, desc, first_epoch=0):
         trainings.append((id(model), epochs, first_epoch))
@@ -129,16 +141,21 @@ def test_a_close_shortlist_races_its_better_half_until_the_choice_is_supported(t
 
     def scores(net, batches):
         clips = sum(len(labels) for _, labels in batches)
-        calls = len(rounds_seen)
-        rounds_seen.append(calls)
         right = torch.zeros(clips, dtype=torch.float64)
-        right[: clips // 2] = 1  # round 1: every cell 50 %
-        if calls == 4:  # round 2's second cell: every clip right
-            right[:] = 1
+        right[: clips // 2 if len(scored) != perfect else clips] = 1
+        scored.append(net)
         return right, torch.full((clips,), 0.5, dtype=torch.float64)
 
     monkeypatch.setattr(search, "train_briefly", recorded)
     monkeypatch.setattr(search, "clip_scores", scores)
+    return trainings
+
+
+def test_a_close_shortlist_races_its_better_half_until_the_choice_is_supported(tmp_path, monkeypatch):
+    """Round 1: three cells at the same accuracy (not supported); round 2: the two best of round 1
+    (ties: the earlier) train on from their weights for the round's epochs, and the second one wins
+    beyond noise, so no third round runs. The cell dropped keeps its round-1 scores."""
+    trainings = scripted_shortlist(monkeypatch, perfect=4)  # round 2's second cell
     config = SearchConfig(out=str(tmp_path / "run"), num_clips=32, epochs=1, warmup_epochs=0, batch_size=8, ops=OPS, nodes=2, device="cpu",
                           selection_clips=8, shortlist=3, shortlist_pool=3, shortlist_epochs=1, shortlist_clips=16, shortlist_rounds=3)
     shortlist = run_search(config).provenance["shortlist"]
@@ -150,8 +167,27 @@ def test_a_close_shortlist_races_its_better_half_until_the_choice_is_supported(t
     assert shortlist["rounds"][-1]["epochs"] == 3
 
 
+def test_a_close_shortlist_explores_new_proposals_until_one_is_ahead(tmp_path, monkeypatch):
+    """Exploring: round 1 trains two cells (a tie, not supported); round 2 trains the next two
+    proposals from their starting weights for the first round's epochs, and the best of all four
+    (the third, ahead beyond noise) is chosen; no third round runs."""
+    trainings = scripted_shortlist(monkeypatch, perfect=2)  # round 2's first cell
+    config = SearchConfig(out=str(tmp_path / "run"), num_clips=32, epochs=1, warmup_epochs=0, batch_size=8, ops=OPS, nodes=2, device="cpu",
+                          selection_clips=8, shortlist=2, shortlist_pool=8, shortlist_epochs=1, shortlist_clips=16, shortlist_rounds=3,
+                          shortlist_later="explore")
+    shortlist = run_search(config).provenance["shortlist"]
+    assert [(epochs, first) for _, epochs, first in trainings] == [(1, 0)] * 4  # four cells, each from its start, one epoch
+    assert len({c["cell"] for c in shortlist["candidates"]}) == 4 and [c["epochs"] for c in shortlist["candidates"]] == [1, 1, 1, 1]
+    assert [c["proposed_by"] for c in shortlist["candidates"]] == ["perturbation"] + ["path score"] * 3
+    path_scores = [c["path_score"] for c in shortlist["candidates"][1:]]
+    assert path_scores == sorted(path_scores, reverse=True)  # the next proposals are the next best paths
+    assert [r["supported"] for r in shortlist["rounds"]] == [False, True] and shortlist["rounds"][0]["order"] == [0, 1]
+    assert shortlist["chosen"] == 2 and shortlist["order"] == [2, 0, 1, 3] and shortlist["margin"] == 50.0 and shortlist["later"] == "explore"
+
+
 @pytest.mark.parametrize("field,value", [("shortlist", -1), ("shortlist_pool", 0), ("shortlist_epochs", 0), ("shortlist_clips", 0),
-                                         ("shortlist_score", "f1"), ("shortlist_rounds", 0)])
+                                         ("shortlist_score", "f1"), ("shortlist_rounds", 0),
+                                         ("shortlist_later", "halve")])
 def test_bad_shortlist_options_are_refused(field, value):
     from darts_video.errors import ConfigError
     with pytest.raises(ConfigError, match="shortlist"):
