@@ -1,6 +1,6 @@
 """How well a short training ranks cells: the experiment's random cells, briefly trained, against their retraining.
 
-    python benchmarks/shortlist_ranking.py runs/experiment_open                    # every main search, every start (about 27 min on 2 cores)
+    python benchmarks/shortlist_ranking.py runs/experiment_open                    # every main search, every start (about 70 min on 2 cores)
     python benchmarks/shortlist_ranking.py runs/experiment_open --starts open --searches darts-1st-seed0
 
 The shortlist (``darts_video.shortlist``) is only as good as its short trainings' ranking. This
@@ -10,7 +10,9 @@ half, scored on its ``--shortlist-clips`` search-val clips), once per start:
 
 - ``open``: the shortlist's own start (every sink's scale 1);
 - ``closed``: the retraining's start (sink scale 0, the cell the identity);
-- ``inherit``: closed, inside the search's trained supernet backbone (its weights outside the cells).
+- ``inherit``: closed, inside the search's trained supernet backbone (its weights outside the cells);
+- ``inherit-open``: open, inside that backbone;
+- ``small``: every sink's scale at ``--small-scale`` (0.1: a small residual branch, as LayerScale starts one).
 
 and prints, for each score the shortlist can choose by (search-val accuracy, cross-entropy), Kendall's
 τ between those scores and the cells' retrained top-1 from the experiment's report.json, and where
@@ -39,7 +41,7 @@ from darts_video.options import build_dataset
 from darts_video.shortlist import SHORTLIST_SCORES, clip_scores, shortlist_model, train_briefly
 from darts_video.stats import kendall_tau
 
-STARTS = ("closed", "inherit", "open")
+STARTS = ("closed", "inherit", "open", "inherit-open", "small")
 
 
 def main() -> None:
@@ -48,6 +50,7 @@ def main() -> None:
     parser.add_argument("--starts", nargs="+", choices=STARTS, default=list(STARTS))
     parser.add_argument("--searches", nargs="+", help="search folders under EXPERIMENT/searches (default: the main mode's)")
     parser.add_argument("--epochs", type=int, help="short-training epochs (default: each search's --shortlist-epochs)")
+    parser.add_argument("--small-scale", type=float, default=0.1, help="the sinks' scale of the small start")
     parser.add_argument("--device", help="where to train (default: each search's --device)")
     args = parser.parse_args()
     report = json.loads((args.experiment / "report.json").read_text())
@@ -61,7 +64,7 @@ def main() -> None:
     best = max(cells, key=retrained.get)
     rows = []
     for name in searches:
-        short = ShortTraining(args.experiment / "searches" / name, args.epochs, args.device)
+        short = ShortTraining(args.experiment / "searches" / name, args.epochs, args.device, args.small_scale)
         for start in args.starts:
             trained = {cell: short.score(genotypes[cell], start) for cell in cells}
             for score in SHORTLIST_SCORES:  # the same trainings, each score the shortlist can choose by
@@ -81,8 +84,8 @@ def main() -> None:
 class ShortTraining:
     """The shortlist's short training and scoring on one finished search's halves and clips."""
 
-    def __init__(self, search: Path, epochs: int | None, device: str | None) -> None:
-        self.search, self.trained = search, load_search(search / "checkpoints" / "latest.pt")
+    def __init__(self, search: Path, epochs: int | None, device: str | None, small_scale: float = 0.1) -> None:
+        self.search, self.trained, self.small_scale = search, load_search(search / "checkpoints" / "latest.pt"), small_scale
         config = self.trained.config
         self.epochs = epochs or config.shortlist_epochs
         dataset, _, transform = build_dataset(config, "train")
@@ -100,11 +103,12 @@ class ShortTraining:
         config = self.trained.config
         model = shortlist_model(genotype, config.backbone, len(self.trained.classes), config.points, config.seed, config.pretrained,
                                 config.pretrained_config)
-        if start in ("closed", "inherit"):
+        scale = {"closed": 0.0, "inherit": 0.0, "small": self.small_scale}.get(start)  # the open starts keep shortlist_model's 1
+        if scale is not None:
             for module in model.modules():
                 if isinstance(module, Sink):
-                    nn.init.zeros_(module.norm.weight)
-        if start == "inherit":
+                    nn.init.constant_(module.norm.weight, scale)
+        if start.startswith("inherit"):
             inherit_backbone(model, self.trained)
         model = train_briefly(model, self.loader, self.transform, self.run, self.epochs, f"{self.search.name}, {start}")
         correct, losses = clip_scores(model, self.batches)

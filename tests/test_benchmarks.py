@@ -105,7 +105,7 @@ def test_shortlist_ranking_scores_a_cell_as_the_search_s_shortlist_did_and_print
     assert result.returncode == 0, result.stderr
     rows = [line.strip("| ").split(" | ") for line in result.stdout.splitlines() if line.startswith("| darts-1st-seed0 |")]
     rows = {(row[1], row[3]): row for row in rows}  # (start, score): search, start, epochs, score, τ, the best retrained cell's rank, values
-    assert set(rows) == set(itertools.product(("closed", "inherit", "open"), ("accuracy", "loss")))
+    assert set(rows) == set(itertools.product(("closed", "inherit", "open", "inherit-open", "small"), ("accuracy", "loss")))
     values = {key: [float(s) for s in row[6].split()] for key, row in rows.items()}  # cell1, cell2, cell3: search-val % or cross-entropy
     assert values["open", "accuracy"][0] == pytest.approx(shortlisted["accuracy"], abs=0.05)  # the shortlist's own training and clips
     assert values["open", "loss"][0] == pytest.approx(shortlisted["loss"], rel=1e-3)
@@ -113,6 +113,9 @@ def test_shortlist_ranking_scores_a_cell_as_the_search_s_shortlist_did_and_print
         gains = values[start, score] if score == "accuracy" else [-v for v in values[start, score]]  # a lower loss ranks higher
         assert float(row[4]) == pytest.approx(kendall_tau(gains, list(retrained.values())), abs=0.005), rows
         assert row[5].startswith(str(1 + sum(g > gains[1] for g in gains)))  # cell2, the best retrained
+    assert values["inherit-open", "loss"] != values["open", "loss"]  # inside the supernet's backbone: another start
+    assert values["inherit-open", "loss"] != values["inherit", "loss"]  # and open there
+    assert len({values[start, "loss"][0] for start in ("closed", "small", "open")}) == 3  # three sink scales, three trainings
     assert values["open", "loss"] != values["closed", "loss"]  # an open cell trains differently (at this size the closed starts all score chance)
 
 
