@@ -31,7 +31,6 @@ from torch import nn
 
 from timing import markdown_table
 
-from darts_video.cell import Sink
 from darts_video.data import BadVideoLog, load_split
 from darts_video.derive import TrainedSearch, load_search, selection_batches
 from darts_video.engine import distributed
@@ -101,13 +100,9 @@ class ShortTraining:
         """``genotype``'s search-val accuracy (%) and negated cross-entropy on the shortlist's clips
         after a short training from ``start``: each score the shortlist can choose by, higher better."""
         config = self.trained.config
+        scale = {"closed": 0.0, "inherit": 0.0, "small": self.small_scale}.get(start, 1.0)  # the open starts: 1
         model = shortlist_model(genotype, config.backbone, len(self.trained.classes), config.points, config.seed, config.pretrained,
-                                config.pretrained_config)
-        scale = {"closed": 0.0, "inherit": 0.0, "small": self.small_scale}.get(start)  # the open starts keep shortlist_model's 1
-        if scale is not None:
-            for module in model.modules():
-                if isinstance(module, Sink):
-                    nn.init.constant_(module.norm.weight, scale)
+                                config.pretrained_config, scale)
         if start.startswith("inherit"):
             inherit_backbone(model, self.trained)
         model = train_briefly(model, self.loader, self.transform, self.run, self.epochs, f"{self.search.name}, {start}")

@@ -232,7 +232,7 @@ def _shortlisted(config: SearchConfig, run: TrainingRun, model: Supernet, select
             start = nets.get(i)
             if start is None:
                 start = shortlist_model(candidates[i].genotype, config.backbone, len(classes), config.points, config.seed, config.pretrained,
-                                        config.pretrained_config)
+                                        config.pretrained_config, config.shortlist_sink_scale)
             desc = f"shortlist {place}/{len(training)}" + (f" (round {number})" if number > 1 else "")
             net = train_briefly(start, train_loader, transform, run, epochs, desc, first_epoch=candidates[i].epochs)
             scores, losses = clip_scores(net, scored_on)
@@ -247,7 +247,7 @@ def _shortlisted(config: SearchConfig, run: TrainingRun, model: Supernet, select
         run.say(describe(evidence | {"rounds": rounds}))
         if evidence["supported"]:
             break
-    evidence |= {"later": config.shortlist_later, "rounds": rounds, "seconds": round(time.perf_counter() - started, 1)}
+    evidence |= {"later": config.shortlist_later, "sink_scale": config.shortlist_sink_scale, "rounds": rounds, "seconds": round(time.perf_counter() - started, 1)}
     provenance = {**selected.provenance, "shortlist": evidence}
     if chosen == 0:
         return dataclasses.replace(selected, provenance=provenance)

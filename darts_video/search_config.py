@@ -57,6 +57,7 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
     shortlist_score: str = "accuracy"
     shortlist_rounds: int = 3  # successive halving while the choice is not beyond noise (docs/selection.md, "Racing")
     shortlist_later: str = "race"  # or explore: new proposals in the later rounds (docs/selection.md, "Exploring")
+    shortlist_sink_scale: float = 1.0  # open; 0: closed, as the retraining (docs/selection.md, "Closed and longer")
     recompute: bool = False
 
     def __post_init__(self) -> None:
@@ -70,6 +71,8 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
             raise ConfigError(f"--warmup-epochs {self.warmup_epochs} must be at least 0 and below --epochs {self.epochs}")
         if not self.sink_scale >= 0:
             raise ConfigError(f"--sink-scale {self.sink_scale} must be 0 (closed: the identity) or more")
+        if not self.shortlist_sink_scale >= 0:
+            raise ConfigError(f"--shortlist-sink-scale {self.shortlist_sink_scale} must be 0 (closed: the identity) or more")
         if self.selector not in SELECTORS:
             raise ConfigError(f"unknown --selector {self.selector!r}; expected one of {SELECTORS}")
         if self.shortlist < 0 or self.shortlist_pool < 1:
@@ -132,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--selection-clips", type=int, default=defaults.selection_clips, help="search-val clips the selection measures on (the perturbation selector's effects; for both selectors, the cells' effect)")
     select.add_argument("--shortlist", type=int, default=defaults.shortlist,
                         help="choose the final cell among this many, each trained briefly on the search-train half "
-                        "from the search's starting weights, its cell open (sink scale 1): the selector's cell and the cells whose supernet paths score best (0: the selector's cell, untrained)")
+                        "from the search's starting weights (see --shortlist-sink-scale): the selector's cell and the cells whose supernet paths score best (0: the selector's cell, untrained)")
     select.add_argument("--shortlist-pool", type=int, default=defaults.shortlist_pool, help="cells drawn from the space for the path scores")
     select.add_argument("--shortlist-epochs", type=int, default=defaults.shortlist_epochs, help="passes over the search-train half per shortlisted cell")
     select.add_argument("--shortlist-clips", type=int, default=defaults.shortlist_clips, help="search-val clips the shortlisted cells are scored on")
@@ -144,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--shortlist-later", choices=LATER_ROUNDS, default=defaults.shortlist_later,
                         help="what a round after an undecided one trains: race (the better half trains on) or explore "
                         "(as many new proposals, for the first round's epochs; the best of all trained is chosen)")
+    select.add_argument("--shortlist-sink-scale", type=float, default=defaults.shortlist_sink_scale,
+                        help="the scale the shortlisted cells' sinks start at (1: open, their operations learn from the first "
+                        "step; 0: closed, the identity, as the retraining starts them; closed needs longer trainings)")
     memory = parser.add_argument_group("memory")
     memory.add_argument("--recompute", action="store_true", help="recompute the mixed cells' nodes in backward (torch.utils.checkpoint)")
     add_run_arguments(parser, defaults)

@@ -105,14 +105,15 @@ def propose(net: Supernet, batches: Sequence[Batch], selected: Genotype, count: 
 
 
 def shortlist_model(genotype: Genotype, backbone: str, num_classes: int, points: Sequence[str] | None, seed: int,
-                    pretrained: Pretrained = False, pretrained_config: str | None = None) -> nn.Module:
-    """The backbone with ``genotype``'s cell, from the search's starting weights, the cell open
-    (every sink's scale 1): the same network on every rank for the same ``seed``."""
+                    pretrained: Pretrained = False, pretrained_config: str | None = None, sink_scale: float = 1.0) -> nn.Module:
+    """The backbone with ``genotype``'s cell, from the search's starting weights, every sink's
+    scale at ``sink_scale`` (1: open; 0: closed, the retraining's start): the same network on
+    every rank for the same ``seed``."""
     torch.manual_seed(seed)
     model = create_model(backbone, num_classes, genotype, points=points, pretrained=pretrained, pretrained_config=pretrained_config)
     for module in model.modules():
         if isinstance(module, Sink):
-            nn.init.ones_(module.norm.weight)
+            nn.init.constant_(module.norm.weight, sink_scale)
     return model
 
 

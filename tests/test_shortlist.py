@@ -72,6 +72,20 @@ def test_a_shortlisted_cell_starts_open_in_the_searchs_starting_weights(points, 
     assert all(torch.equal(first[name], second[name]) for name in first)
 
 
+@pytest.mark.parametrize("sink_scale", [0.0, 0.25])
+def test_a_shortlisted_cell_can_start_closed_or_small(sink_scale):
+    """``--shortlist-sink-scale``: closed (0) the cell is the identity, as the retraining starts it."""
+    genotype = SearchSpace.from_patterns(OPS, num_nodes=2).sample(random.Random(1))
+    model = shortlist_model(genotype, "tiny", 5, None, seed=3, sink_scale=sink_scale).eval()
+    cells = [m for m in model.modules() if isinstance(m, Cell)]
+    assert cells and all(torch.equal(c.sink.norm.weight, torch.full(c.sink.norm.weight.shape, sink_scale)) for c in cells)
+    bare = create_backbone("tiny", num_classes=5).eval()
+    bare.load_state_dict({k.replace("stage2.block.", "stage2."): v for k, v in model.state_dict().items() if ".attention." not in k})
+    clips = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model(clips), bare(clips), atol=1e-6) == (sink_scale == 0)
+
+
 @pytest.mark.parametrize("score", SHORTLIST_SCORES)
 def test_a_search_with_a_shortlist_trains_each_proposal_and_keeps_the_best(score, tmp_path):
     config = SearchConfig(out=str(tmp_path / "run"), num_clips=64, epochs=2, warmup_epochs=1, batch_size=8, ops=OPS, nodes=2, device="cpu",
@@ -187,14 +201,14 @@ def test_a_close_shortlist_explores_new_proposals_until_one_is_ahead(tmp_path, m
 
 @pytest.mark.parametrize("field,value", [("shortlist", -1), ("shortlist_pool", 0), ("shortlist_epochs", 0), ("shortlist_clips", 0),
                                          ("shortlist_score", "f1"), ("shortlist_rounds", 0),
-                                         ("shortlist_later", "halve")])
+                                         ("shortlist_later", "halve"), ("shortlist_sink_scale", -1.0)])
 def test_bad_shortlist_options_are_refused(field, value):
     from darts_video.errors import ConfigError
     with pytest.raises(ConfigError, match="shortlist"):
         SearchConfig(**{field: value})
 
 
-def test_a_pretrained_searchs_short_trainings_start_from_the_files_weights(tmp_path, monkeypatch):
+def test_a_pretrained_searchs_short_trainings_start_from_the_files_weights_their_cells_at_the_sink_scale(tmp_path, monkeypatch):
     torch.manual_seed(3)
     weights = create_backbone("tiny").state_dict()
     torch.save(weights, tmp_path / "tiny.pt")
@@ -207,12 +221,13 @@ def test_a_pretrained_searchs_short_trainings_start_from_the_files_weights(tmp_p
     monkeypatch.setattr(search, "train_briefly", recorded)
     config = SearchConfig(out=str(tmp_path / "run"), num_clips=32, epochs=1, warmup_epochs=0, batch_size=8, ops=OPS, nodes=2, device="cpu",
                           selection_clips=8, shortlist=2, shortlist_pool=2, shortlist_epochs=1, shortlist_clips=8, pretrained=str(tmp_path / "tiny.pt"),
-                          points=["stage2"], shortlist_rounds=1)  # the starts only: no racing round continuing them
-    run_search(config)
+                          points=["stage2"], shortlist_rounds=1, shortlist_sink_scale=0.0)  # the starts only: no racing round continuing them
+    assert run_search(config).provenance["shortlist"]["sink_scale"] == 0.0
     assert len(starts) == 2
     for start in starts:  # a cell follows stage2: Sequential(block=stage2, attention=cell)
         for name, value in weights.items():
             assert torch.equal(start[name.replace("stage2.", "stage2.block.")], value), name
+        assert not start["stage2.attention.sink.norm.weight"].any()  # closed, as asked
 
 
 def test_a_short_training_is_the_same_after_a_search_left_its_sampler_part_way_through_an_epoch(tmp_path):
