@@ -102,7 +102,7 @@ class ShortTraining:
         config = self.trained.config
         scale = {"closed": 0.0, "inherit": 0.0, "small": self.small_scale}.get(start, 1.0)  # the open starts: 1
         model = shortlist_model(genotype, config.backbone, len(self.trained.classes), config.points, config.seed, config.pretrained,
-                                config.pretrained_config, scale)
+                                config.pretrained_config, sink_scale=scale)
         if start.startswith("inherit"):
             inherit_backbone(model, self.trained)
         model = train_briefly(model, self.loader, self.transform, self.run, self.epochs, f"{self.search.name}, {start}")

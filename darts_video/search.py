@@ -232,7 +232,7 @@ def _shortlisted(config: SearchConfig, run: TrainingRun, model: Supernet, select
             start = nets.get(i)
             if start is None:
                 start = shortlist_model(candidates[i].genotype, config.backbone, len(classes), config.points, config.seed, config.pretrained,
-                                        config.pretrained_config, config.shortlist_sink_scale)
+                                        config.pretrained_config, sink_scale=config.shortlist_sink_scale)
             desc = f"shortlist {place}/{len(training)}" + (f" (round {number})" if number > 1 else "")
             net = train_briefly(start, train_loader, transform, run, epochs, desc, first_epoch=candidates[i].epochs)
             scores, losses = clip_scores(net, scored_on)

@@ -105,7 +105,7 @@ def propose(net: Supernet, batches: Sequence[Batch], selected: Genotype, count: 
 
 
 def shortlist_model(genotype: Genotype, backbone: str, num_classes: int, points: Sequence[str] | None, seed: int,
-                    pretrained: Pretrained = False, pretrained_config: str | None = None, sink_scale: float = 1.0) -> nn.Module:
+                    pretrained: Pretrained = False, pretrained_config: str | None = None, *, sink_scale: float) -> nn.Module:
     """The backbone with ``genotype``'s cell, from the search's starting weights, every sink's
     scale at ``sink_scale`` (1: open; 0: closed, the retraining's start): the same network on
     every rank for the same ``seed``."""

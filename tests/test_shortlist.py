@@ -50,14 +50,14 @@ def test_by_loss_the_lowest_cross_entropy_wins_with_its_paired_margin_in_nats(mo
 
 @pytest.mark.parametrize("points", [None, ["stage2", "stage3"]])
 def test_a_shortlisted_cell_starts_open_in_the_searchs_starting_weights(points, tmp_path):
-    """Every cell's sink starts at scale 1 (the retraining's cell starts closed, the identity), so
-    its operations learn from the first step; the weights outside the cells are the file's of
-    ``--pretrained``; the same seed gives the same network (every rank alike)."""
+    """Open, every cell's sink starts at scale 1 (the retraining's cell starts closed, the
+    identity), so its operations learn from the first step; the weights outside the cells are the
+    file's of ``--pretrained``; the same seed gives the same network (every rank alike)."""
     torch.manual_seed(7)
     weights = create_backbone("tiny", num_classes=5).state_dict()
     torch.save(weights, tmp_path / "tiny.pt")
     genotype = SearchSpace.from_patterns(OPS, num_nodes=2).sample(random.Random(1))
-    model = shortlist_model(genotype, "tiny", 5, points, seed=3, pretrained=str(tmp_path / "tiny.pt")).eval()
+    model = shortlist_model(genotype, "tiny", 5, points, seed=3, pretrained=str(tmp_path / "tiny.pt"), sink_scale=1.0).eval()
     cells = [m for m in model.modules() if isinstance(m, Cell)]
     assert len(cells) == len(points or ["stage2"]) and all(torch.equal(c.sink.norm.weight, torch.ones(c.sink.norm.weight.shape)) for c in cells)
     bare = create_backbone("tiny", num_classes=5)
@@ -68,7 +68,7 @@ def test_a_shortlisted_cell_starts_open_in_the_searchs_starting_weights(points, 
         for cell in cells:
             cell.sink.norm.weight.zero_()
         assert torch.allclose(model(clips), bare(clips), atol=1e-6)  # closed, it is the file's backbone
-    first, second = (shortlist_model(genotype, "tiny", 5, points, seed=3).state_dict() for _ in range(2))
+    first, second = (shortlist_model(genotype, "tiny", 5, points, seed=3, sink_scale=1.0).state_dict() for _ in range(2))
     assert all(torch.equal(first[name], second[name]) for name in first)
 
 
@@ -239,6 +239,6 @@ def test_a_short_training_is_the_same_after_a_search_left_its_sampler_part_way_t
     for start in (0, 8):
         loader = distributed.shard_loader(dataset, 8, 0, 0, True, "cpu", list(range(32)))
         loader.sampler.set_epoch(1, start=start)  # where the search left it
-        model = train_briefly(shortlist_model(genotype, "tiny", 8, None, seed=3), loader, SYNTHETIC_TRANSFORM, run, 2, "test")
+        model = train_briefly(shortlist_model(genotype, "tiny", 8, None, seed=3, sink_scale=1.0), loader, SYNTHETIC_TRANSFORM, run, 2, "test")
         trained.append(model.state_dict())
     assert all(torch.equal(trained[0][name], trained[1][name]) for name in trained[0])
