@@ -45,7 +45,7 @@ def load_search(checkpoint: str | Path, device: torch.device | str = "cpu", **ov
     run = checkpoint.resolve().parent.parent
     state = load_checkpoint(checkpoint)
     try:
-        options = read_run_config(run) | overrides
+        options = SearchConfig.OLD_RUN_OPTIONS | read_run_config(run) | overrides
         classes = read_label_map(run / "classes.txt")
         _, val_indices = load_split(run / "split.json")
     except OSError as error:

@@ -248,8 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = ExperimentConfig()
     parser = argparse.ArgumentParser(
         description="Searched cells against the bare backbone, non-local blocks and random cells of the same space, "
-        "all retrained alike; with the search modes compared. With no arguments: the built-in dataset on CPU, about 90 "
-        "minutes on 2 cores (measured: 5 searches of 2.7-7.4 min with their shortlists, 25 retrainings of about 2). Re-run the same command to resume.",
+        "all retrained alike; with the search modes compared. With no arguments: the built-in dataset on CPU, about 105 "
+        "minutes on 2 cores (measured: 5 searches of 2.7-7.4 min with the earlier 4-epoch shortlists, 25 retrainings of about 2; "
+        "the 12-epoch shortlist adds about 3 min per search, estimated from its cell-epochs). Re-run the same command to resume.",
         formatter_class=HelpFormatter,
     )
     data = add_data_arguments(parser, defaults)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from darts_video.backbones import list_backbones
 from darts_video.cli import HelpFormatter
@@ -48,17 +49,19 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
     tau_min: float = 0.1
     selector: str = "perturbation"
     selection_clips: int = 128  # docs/selection.md: 128 kept every supported decision of 256, at half the cost
-    # cells trained briefly, their cells open, to choose the final one (0: the selector's cell). 6 cells of 4 epochs:
-    # docs/selection.md ("The shortlist by default", "Open cells in the short trainings", "Six cells, not eight")
+    # cells trained briefly to choose the final one (0: the selector's cell): 6 cells, each closed for 12 epochs, one round
+    # (docs/selection.md: "The shortlist by default", "Six cells, not eight", "Closed and longer")
     shortlist: int = 6
     shortlist_pool: int = 64
-    shortlist_epochs: int = 4
+    shortlist_epochs: int = 12
     shortlist_clips: int = 512
     shortlist_score: str = "accuracy"
-    shortlist_rounds: int = 3  # successive halving while the choice is not beyond noise (docs/selection.md, "Racing")
+    shortlist_rounds: int = 1  # more: successive halving while the choice is not beyond noise (docs/selection.md, "Racing")
     shortlist_later: str = "race"  # or explore: new proposals in the later rounds (docs/selection.md, "Exploring")
-    shortlist_sink_scale: float = 1.0  # open; 0: closed, as the retraining (docs/selection.md, "Closed and longer")
+    shortlist_sink_scale: float = 0.0  # closed, as the retraining starts; 1: open, the 4-epoch default before (docs/selection.md)
     recompute: bool = False
+    # what a run whose config.json lacks these options ran with: they were added at another default than today's
+    OLD_RUN_OPTIONS: ClassVar[dict[str, Any]] = {"shortlist_sink_scale": 1.0}
 
     def __post_init__(self) -> None:
         self.check_data()
@@ -143,13 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="what chooses among the shortlisted cells on those clips: accuracy, or the lowest cross-entropy")
     select.add_argument("--shortlist-rounds", type=int, default=defaults.shortlist_rounds,
                         help="while the best cell's margin is not beyond noise, the better half trains on, each round with "
-                        "the first round's budget (successive halving), for at most this many rounds in all (1: no racing)")
+                        "the first round's budget (successive halving), for at most this many rounds in all (1: no racing, the default)")
     select.add_argument("--shortlist-later", choices=LATER_ROUNDS, default=defaults.shortlist_later,
                         help="what a round after an undecided one trains: race (the better half trains on) or explore "
                         "(as many new proposals, for the first round's epochs; the best of all trained is chosen)")
     select.add_argument("--shortlist-sink-scale", type=float, default=defaults.shortlist_sink_scale,
-                        help="the scale the shortlisted cells' sinks start at (1: open, their operations learn from the first "
-                        "step; 0: closed, the identity, as the retraining starts them; closed needs longer trainings)")
+                        help="the scale the shortlisted cells' sinks start at (0: closed, the identity, as the retraining starts "
+                        "them; 1: open, their operations learn from the first step, which ranked cells worse: docs/selection.md)")
     memory = parser.add_argument_group("memory")
     memory.add_argument("--recompute", action="store_true", help="recompute the mixed cells' nodes in backward (torch.utils.checkpoint)")
     add_run_arguments(parser, defaults)

@@ -14,7 +14,7 @@ from darts_video.backbones import create_backbone
 from darts_video.data import EpochSampler, TooManyBadVideos
 from darts_video.errors import ConfigError
 from darts_video.engine import NonFiniteLoss, RunConfigMismatch, load_checkpoint
-from darts_video.derive import Rederivation, compare_supported, selector_cell_path
+from darts_video.derive import Rederivation, compare_supported, load_search, selector_cell_path
 from darts_video.genotype import Decision, Genotype, Node
 from darts_video.ops import OpSpec
 from darts_video.search import build_search_parts, run_search
@@ -126,6 +126,22 @@ def test_a_run_started_before_an_option_existed_resumes_while_the_option_holds_i
     run_search(config)  # the same options: resumes
     with pytest.raises(RunConfigMismatch, match="shortlist_score: 'accuracy' -> 'loss'"):
         run_search(tiny(tmp_path, epochs=1, warmup_epochs=0, shortlist_score="loss"))
+
+
+def test_a_run_started_before_a_default_changed_resumes_only_with_what_it_ran(tmp_path):
+    """Searches of before --shortlist-sink-scale trained their shortlists open (1), today's
+    default is closed (0): such a run is refused with the default and resumes with 1, and
+    re-deriving from it reads 1."""
+    config = tiny(tmp_path, epochs=1, warmup_epochs=0, shortlist_sink_scale=1.0)
+    run_search(config)
+    config_file = Path(config.out) / "config.json"
+    options = json.loads(config_file.read_text())
+    del options["shortlist_sink_scale"]  # as written before --shortlist-sink-scale
+    config_file.write_text(json.dumps(options))
+    with pytest.raises(RunConfigMismatch, match="shortlist_sink_scale: 1.0 -> 0.0"):
+        run_search(tiny(tmp_path, epochs=1, warmup_epochs=0))
+    run_search(config)  # what it ran: resumes
+    assert load_search(Path(config.out) / "checkpoints" / "latest.pt").config.shortlist_sink_scale == 1.0
 
 
 @pytest.mark.parametrize("sink_scale", [None, 1.0, 0.5])

@@ -123,9 +123,10 @@ class TrainingRun:
 
     def open(self, config: Any, num_videos: int, max_bad_videos: float) -> RunDirectory:
         """Create (or check and reopen) the run directory for ``config`` (a search's or a retraining's
-        options dataclass), once every option has been checked; its class's defaults stand in for
-        options that runs started before them lack."""
-        self.directory = RunDirectory(self.out, dataclasses.asdict(config), rank=self.rank, defaults=dataclasses.asdict(type(config)()))
+        options dataclass), once every option has been checked; its class's defaults (or its
+        ``OLD_RUN_OPTIONS``, where a default changed) stand in for options that runs started before them lack."""
+        lacking = dataclasses.asdict(type(config)()) | getattr(config, "OLD_RUN_OPTIONS", {})
+        self.directory = RunDirectory(self.out, dataclasses.asdict(config), rank=self.rank, defaults=lacking)
         self.bad_videos = BadVideoLog(num_videos, max_bad_videos)
         return self.directory
 
