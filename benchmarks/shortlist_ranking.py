@@ -8,8 +8,8 @@ script trains each random cell of a finished experiment the way the shortlist do
 (``shortlist_model`` + ``train_briefly``, ``--shortlist-epochs`` of the search, on its search-train
 half, scored on its ``--shortlist-clips`` search-val clips), once per start:
 
-- ``open``: the shortlist's own start (every sink's scale 1);
-- ``closed``: the retraining's start (sink scale 0, the cell the identity);
+- ``closed``: the shortlist's default start and the retraining's (sink scale 0, the cell the identity);
+- ``open``: every sink's scale 1 (the shortlist's default before 2026-12-08, with 4 epochs);
 - ``inherit``: closed, inside the search's trained supernet backbone (its weights outside the cells);
 - ``inherit-open``: open, inside that backbone;
 - ``small``: every sink's scale at ``--small-scale`` (0.1: a small residual branch, as LayerScale starts one).

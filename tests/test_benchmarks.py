@@ -107,8 +107,8 @@ def test_shortlist_ranking_scores_a_cell_as_the_search_s_shortlist_did_and_print
     rows = {(row[1], row[3]): row for row in rows}  # (start, score): search, start, epochs, score, τ, the best retrained cell's rank, values
     assert set(rows) == set(itertools.product(("closed", "inherit", "open", "inherit-open", "small"), ("accuracy", "loss")))
     values = {key: [float(s) for s in row[6].split()] for key, row in rows.items()}  # cell1, cell2, cell3: search-val % or cross-entropy
-    assert values["open", "accuracy"][0] == pytest.approx(shortlisted["accuracy"], abs=0.05)  # the shortlist's own training and clips
-    assert values["open", "loss"][0] == pytest.approx(shortlisted["loss"], rel=1e-3)
+    assert values["closed", "accuracy"][0] == pytest.approx(shortlisted["accuracy"], abs=0.05)  # the shortlist's own training and clips
+    assert values["closed", "loss"][0] == pytest.approx(shortlisted["loss"], rel=1e-3)
     for (start, score), row in rows.items():
         gains = values[start, score] if score == "accuracy" else [-v for v in values[start, score]]  # a lower loss ranks higher
         assert float(row[4]) == pytest.approx(kendall_tau(gains, list(retrained.values())), abs=0.005), rows

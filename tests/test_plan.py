@@ -31,7 +31,7 @@ def test_the_plan_reports_every_field_per_point_and_keeps_the_largest_batch_unde
     limit_gib = 0.02
     run_plan(build_plan_parser().parse_args([*TINY, "--memory-limit", str(limit_gib), "--plan-steps", "1", "--plan-max-batch", "32",
                                              "--plan-without-data", "--num-frames", "4", "--crop-size", "16", "--plan-classes", "8",
-                                             "--plan-out", str(out)]))
+                                             "--shortlist-epochs", "4", "--shortlist-rounds", "3", "--plan-out", str(out)]))
     printed = capsys.readouterr().out
     for text in ("| the backbone alone (training step) |", "| cell at stage2 alone |", "| cell at stage3 alone |", "| supernet, every point |",
                  "peak MiB", "weight step ms", "arch step ms", "data wait ms/step", "memory per clip", "largest batch per device",
@@ -45,7 +45,7 @@ def test_the_plan_reports_every_field_per_point_and_keeps_the_largest_batch_unde
         assert cost["peak_bytes"] > plan["backbone"]["peak_bytes"] > 0 and cost["weight_s"] > 0 and cost["arch_s"] > 0
     assert plan["backbone"]["arch_s"] is None and plan["data_batch_s"] is None and plan["selection"]["seconds"] > 0
     assert set(plan["projection"]) == {"setup_s", "warmup_epochs_s", "search_epochs_s", "checkpoints_s", "selection_s", "shortlist_s", "total_s"}
-    shortlist = plan["shortlist"]  # the default shortlist: every path of the 2-node space's other cells scored, its cells trained
+    shortlist = plan["shortlist"]  # 6 cells of 4 epochs racing: every path of the 2-node space's other cells scored, its cells trained
     assert shortlist["cells"] == SearchConfig.shortlist and shortlist["train_step_s"] > 0 and shortlist["seconds"] == plan["projection"]["shortlist_s"] > 0
     # the racing rounds at most: 3 cells × 8 epochs and 2 × 12 trained (no data wait here), plus their scoring; not in the total
     assert shortlist["racing_s"] > 48 * plan["steps_per_epoch"] * shortlist["train_step_s"] and "later rounds" in printed
