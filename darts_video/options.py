@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.distributed as dist
@@ -80,6 +81,9 @@ class RunOptions:
     amp: str = "off"
     seed: int = 0
     checkpoint_every: int = 0  # steps; 0: at the end of each epoch only
+    # what a run whose config.json lacks these options ran with, where that is not today's default
+    # (the option was added, then its default changed); the others it lacks count as their defaults
+    OLD_RUN_OPTIONS: ClassVar[dict[str, Any]] = {}
 
     def check_run(self) -> None:
         if self.amp not in AMP_DTYPES:

@@ -60,8 +60,7 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
     shortlist_later: str = "race"  # or explore: new proposals in the later rounds (docs/selection.md, "Exploring")
     shortlist_sink_scale: float = 0.0  # closed, as the retraining starts; 1: open, the 4-epoch default before (docs/selection.md)
     recompute: bool = False
-    # what a run whose config.json lacks these options ran with: they were added at another default than today's
-    OLD_RUN_OPTIONS: ClassVar[dict[str, Any]] = {"shortlist_sink_scale": 1.0}
+    OLD_RUN_OPTIONS: ClassVar[dict[str, Any]] = {"shortlist_sink_scale": 1.0}  # RunOptions: searches of before it trained open
 
     def __post_init__(self) -> None:
         self.check_data()
@@ -72,10 +71,9 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
             self.lr = WEIGHT_OPTIMIZERS[self.optimizer][0]
         if not 0 <= self.warmup_epochs < self.epochs:
             raise ConfigError(f"--warmup-epochs {self.warmup_epochs} must be at least 0 and below --epochs {self.epochs}")
-        if not self.sink_scale >= 0:
-            raise ConfigError(f"--sink-scale {self.sink_scale} must be 0 (closed: the identity) or more")
-        if not self.shortlist_sink_scale >= 0:
-            raise ConfigError(f"--shortlist-sink-scale {self.shortlist_sink_scale} must be 0 (closed: the identity) or more")
+        for name in ("sink_scale", "shortlist_sink_scale"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)} must be 0 (closed: the identity) or more")
         if self.selector not in SELECTORS:
             raise ConfigError(f"unknown --selector {self.selector!r}; expected one of {SELECTORS}")
         if self.shortlist < 0 or self.shortlist_pool < 1:

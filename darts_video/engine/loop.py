@@ -125,7 +125,7 @@ class TrainingRun:
         """Create (or check and reopen) the run directory for ``config`` (a search's or a retraining's
         options dataclass), once every option has been checked; its class's defaults (or its
         ``OLD_RUN_OPTIONS``, where a default changed) stand in for options that runs started before them lack."""
-        lacking = dataclasses.asdict(type(config)()) | getattr(config, "OLD_RUN_OPTIONS", {})
+        lacking = dataclasses.asdict(type(config)()) | config.OLD_RUN_OPTIONS
         self.directory = RunDirectory(self.out, dataclasses.asdict(config), rank=self.rank, defaults=lacking)
         self.bad_videos = BadVideoLog(num_videos, max_bad_videos)
         return self.directory
