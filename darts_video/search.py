@@ -214,7 +214,11 @@ def _shortlisted(config: SearchConfig, run: TrainingRun, model: Supernet, select
     started = time.perf_counter()
     explore = config.shortlist_later == "explore"
     proposed = proposal_count(config.shortlist, config.shortlist_rounds, config.shortlist_later)
-    proposals = propose(model, selection, selected, proposed, config.shortlist_pool, config.seed)
+    proposals, pool = propose(model, selection, selected, proposed, config.shortlist_pool, config.seed, config.shortlist_pool_from)
+    run.say(f"  shortlist proposals: the selector's cell and the best paths of {pool['drawn']} cells drawn from "
+            + ("the whole space" if pool["from"] == "space" else f"the {pool['cells']:,} cells the selection's evidence does not rule out")
+            + (" (the selection's evidence rules nothing out: the supernet does not use its cells, or the selector measures no effects)"
+               if pool["from"] != config.shortlist_pool_from else ""))
     plan = round_plan(config.shortlist, config.shortlist_epochs, config.shortlist_rounds, config.shortlist_later, len(proposals))
     scored_on, failures = selection_batches(dataclasses.replace(config, selection_clips=config.shortlist_clips), classes, val_indices, run.device)
     run.bad_videos.record(failures)
@@ -247,7 +251,7 @@ def _shortlisted(config: SearchConfig, run: TrainingRun, model: Supernet, select
         run.say(describe(evidence | {"rounds": rounds}))
         if evidence["supported"]:
             break
-    evidence |= {"later": config.shortlist_later, "sink_scale": config.shortlist_sink_scale, "rounds": rounds, "seconds": round(time.perf_counter() - started, 1)}
+    evidence |= {"pool": pool, "later": config.shortlist_later, "sink_scale": config.shortlist_sink_scale, "rounds": rounds, "seconds": round(time.perf_counter() - started, 1)}
     provenance = {**selected.provenance, "shortlist": evidence}
     if chosen == 0:
         return dataclasses.replace(selected, provenance=provenance)

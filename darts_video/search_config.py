@@ -11,7 +11,7 @@ from darts_video.cli import HelpFormatter
 from darts_video.errors import ConfigError
 from darts_video.ops import OpConfig
 from darts_video.options import DataOptions, PretrainedOptions, RunOptions, add_data_arguments, add_pretrained_arguments, add_run_arguments
-from darts_video.shortlist import LATER_ROUNDS, SHORTLIST_SCORES
+from darts_video.shortlist import LATER_ROUNDS, PROPOSAL_POOLS, SHORTLIST_SCORES
 from darts_video.space import CONNECTIONS, SearchSpace
 from darts_video.supernet import MODES
 from darts_video.supernet.select import SELECTORS
@@ -53,6 +53,7 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
     # (docs/selection.md: "The shortlist by default", "Six cells, not eight", "Closed and longer")
     shortlist: int = 6
     shortlist_pool: int = 64
+    shortlist_pool_from: str = "space"  # or evidence: only cells the selection's evidence does not rule out (docs/selection.md)
     shortlist_epochs: int = 12
     shortlist_clips: int = 512
     shortlist_score: str = "accuracy"
@@ -80,6 +81,8 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
             raise ConfigError(f"--shortlist {self.shortlist} and --shortlist-pool {self.shortlist_pool}: expected 0 or more cells from a pool of 1 or more")
         if self.shortlist_score not in SHORTLIST_SCORES:
             raise ConfigError(f"unknown --shortlist-score {self.shortlist_score!r}; expected one of {SHORTLIST_SCORES}")
+        if self.shortlist_pool_from not in PROPOSAL_POOLS:
+            raise ConfigError(f"unknown --shortlist-pool-from {self.shortlist_pool_from!r}; expected one of {PROPOSAL_POOLS}")
         if self.shortlist_later not in LATER_ROUNDS:
             raise ConfigError(f"unknown --shortlist-later {self.shortlist_later!r}; expected one of {LATER_ROUNDS}")
         for name in ("epochs", "batch_size", "selection_clips", "shortlist_epochs", "shortlist_clips", "shortlist_rounds"):
@@ -138,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="choose the final cell among this many, each trained briefly on the search-train half "
                         "from the search's starting weights (see --shortlist-sink-scale): the selector's cell and the cells whose supernet paths score best (0: the selector's cell, untrained)")
     select.add_argument("--shortlist-pool", type=int, default=defaults.shortlist_pool, help="cells drawn from the space for the path scores")
+    select.add_argument("--shortlist-pool-from", choices=PROPOSAL_POOLS, default=defaults.shortlist_pool_from,
+                        help="where the pool is drawn from: the whole space, or only the cells whose every operation and input "
+                        "the perturbation selector's evidence does not rule out (the whole space where the supernet does not use its cells)")
     select.add_argument("--shortlist-epochs", type=int, default=defaults.shortlist_epochs, help="passes over the search-train half per shortlisted cell")
     select.add_argument("--shortlist-clips", type=int, default=defaults.shortlist_clips, help="search-val clips the shortlisted cells are scored on")
     select.add_argument("--shortlist-score", choices=SHORTLIST_SCORES, default=defaults.shortlist_score,

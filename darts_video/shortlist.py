@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -56,14 +56,16 @@ from darts_video.cell import Sink
 from darts_video.engine import weight_step
 from darts_video.engine.loop import EpochMeter, TrainingRun
 from darts_video.engine.optim import create_schedule, create_weight_optimizer
-from darts_video.genotype import Genotype
+from darts_video.genotype import Decision, Genotype
 from darts_video.models import create_model
+from darts_video.space import Choices, SearchSpace
 from darts_video.stats import mean_stderr
-from darts_video.supernet.select import Batch, beyond_noise, correct, path_accuracy
+from darts_video.supernet.select import Batch, CellsEffect, beyond_noise, correct, path_accuracy
 from darts_video.supernet.supernet import Supernet
 from darts_video.train_config import TrainConfig
 
 SHORTLIST_SCORES = ("accuracy", "loss")  # what decides among the trained candidates (docs/selection.md)
+PROPOSAL_POOLS = ("space", "evidence")  # where the proposals are drawn from (docs/selection.md, "Proposals the evidence allows")
 LATER_ROUNDS = ("race", "explore")  # what a round after an undecided one trains (docs/selection.md, "Exploring")
 _RECIPE = TrainConfig()  # the retraining's optimiser, learning rate, weight decay and warm-up
 _EPOCH_OFFSET = 1_000_000  # the short trainings draw other sampler orders than the search's epochs
@@ -96,17 +98,58 @@ class Candidate:
                 "loss": self.loss if self.losses is not None else None, "epochs": self.epochs}
 
 
-def propose(net: Supernet, batches: Sequence[Batch], selected: Genotype, count: int, pool: int, seed: int) -> list[Candidate]:
-    """``selected`` and the ``count - 1`` cells of ``pool`` distinct draws from the space whose
-    paths score best on ``batches``, best first (ties: the earlier draw)."""
+def ruled_out(decision: Decision, clips: int) -> set[str]:
+    """The candidates of a perturbation ``decision`` whose effect is below the chosen one's beyond
+    noise (95 %, Student t over ``clips``); a candidate it did not measure is not ruled out. The
+    two effects' standard errors are combined as if independent (the per-clip differences are not
+    kept); measured on the same clips they are correlated positively, so fewer are ruled out than
+    a paired test would."""
+    chosen = decision.scores[decision.chosen]
+    return {name for name, score in decision.scores.items()
+            if beyond_noise(chosen["effect"] - score["effect"], math.hypot(chosen["effect_stderr"], score["effect_stderr"]), clips)}
+
+
+def evidence_choices(selected: Genotype, space: SearchSpace) -> list[Choices] | None:
+    """Per node, the operations and inputs that ``selected``'s perturbation evidence does not
+    rule out (:func:`ruled_out`). None where there is no founded evidence: another selector's
+    cell, or a supernet that does not use its cells (then every candidate's removal costs nothing
+    and no decision rules anything out)."""
+    effect = selected.provenance.get("cells_effect")
+    if selected.selector != "perturbation" or effect is None or not CellsEffect.from_dict(effect).supported:
+        return None
+    choices = space.choices()
+    for decision in selected.evidence:
+        out, choice = ruled_out(decision, effect["clips"]), choices[decision.node - 1]
+        if decision.kind == "op":
+            choices[decision.node - 1] = replace(choice, ops=tuple(op for op in choice.ops if op.name not in out))
+        else:
+            choices[decision.node - 1] = replace(choice, inputs=tuple(j for j in choice.inputs if str(j) not in out))
+    return choices
+
+
+def propose(net: Supernet, batches: Sequence[Batch], selected: Genotype, count: int, pool: int, seed: int,
+            draw_from: str = "space") -> tuple[list[Candidate], dict[str, Any]]:
+    """``selected`` and the ``count - 1`` cells of ``pool`` distinct draws whose paths score best
+    on ``batches``, best first (ties: the earlier draw); and where they were drawn from. The
+    draws come from the whole space, or (``draw_from="evidence"``) from the cells whose every
+    decision the selection's evidence does not rule out (:func:`evidence_choices`; the whole
+    space where it has none)."""
+    if draw_from not in PROPOSAL_POOLS:
+        raise ValueError(f"unknown proposal pool {draw_from!r}; expected one of {PROPOSAL_POOLS}")
+    choices = evidence_choices(selected, net.space) if draw_from == "evidence" else None
+    drawn_from = "evidence" if choices is not None else "space"
+    choices = choices or net.space.choices()
+    size = math.prod(choice.count for choice in choices)
     rng, drawn = random.Random(f"shortlist-{seed}"), []
-    while len(drawn) < min(pool, net.space.num_cells - 1):
-        cell = net.space.sample(rng)
+    while len(drawn) < min(pool, size - 1):  # the selector's cell is one of them
+        cell = net.space.sample(rng, choices)
         if cell.nodes != selected.nodes and all(cell.nodes != other.nodes for other in drawn):
             drawn.append(cell)
     scored = sorted(((path_accuracy(net, batches, cell), -i, cell) for i, cell in enumerate(drawn)), key=lambda t: t[:2], reverse=True)
     proposals = [Candidate(selected, selected.selector or "selector", path_accuracy(net, batches, selected))]
-    return proposals + [Candidate(cell, "path score", score) for score, _, cell in scored[: count - 1]]
+    pool_record = {"from": drawn_from, "cells": size, "drawn": len(drawn),
+                   "choices": [{"ops": [op.name for op in c.ops], "inputs": list(c.inputs)} for c in choices] if drawn_from == "evidence" else None}
+    return proposals + [Candidate(cell, "path score", score) for score, _, cell in scored[: count - 1]], pool_record
 
 
 def shortlist_model(genotype: Genotype, backbone: str, num_classes: int, points: Sequence[str] | None, seed: int,

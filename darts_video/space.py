@@ -21,6 +21,18 @@ CONNECTIONS = {
 
 
 @dataclass(frozen=True)
+class Choices:
+    """What one node may take: its candidate operations and the states it may read."""
+
+    ops: tuple[OpSpec, ...]
+    inputs: tuple[int, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.ops) * len(self.inputs)
+
+
+@dataclass(frozen=True)
 class SearchSpace:
     """Candidate operations x K nodes x allowed connections, plus the operations' hyper-parameters.
 
@@ -66,7 +78,7 @@ class SearchSpace:
     @property
     def num_cells(self) -> int:
         """How many distinct discrete cells (with the sink over all nodes) the space holds."""
-        return math.prod(len(self.ops) * len(self.candidate_inputs(i)) for i in range(1, self.num_nodes + 1))
+        return math.prod(choice.count for choice in self.choices())
 
     def check(self, genotype: Genotype, source: str = "Genotype") -> None:
         """Raise :class:`GenotypeError` unless ``genotype`` is a cell of this space."""
@@ -78,9 +90,15 @@ class SearchSpace:
             if node.input not in self.candidate_inputs(number):
                 raise GenotypeError(source, f"nodes[{number - 1}].input", node.input, f"{self.connections} connections allow {self.candidate_inputs(number)}")
 
-    def sample(self, rng: random.Random) -> Genotype:
-        """A cell drawn uniformly: each node's operation and input independently; the sink takes every node."""
-        nodes = [Node(rng.choice(self.candidate_inputs(i)), rng.choice(self.ops)) for i in range(1, self.num_nodes + 1)]
+    def choices(self) -> list[Choices]:
+        """Per node, every operation and input it may take: the whole space."""
+        return [Choices(tuple(self.ops), self.candidate_inputs(i)) for i in range(1, self.num_nodes + 1)]
+
+    def sample(self, rng: random.Random, within: Sequence[Choices] | None = None) -> Genotype:
+        """A cell drawn uniformly from the space (or from ``within``, per node a subset of its
+        choices): each node's operation and input independently; the sink takes every node."""
+        within = self.choices() if within is None else within
+        nodes = [Node(rng.choice(choice.inputs), rng.choice(choice.ops)) for choice in within]
         return Genotype(nodes, sink=tuple(range(1, self.num_nodes + 1)), op_config=self.op_config)
 
     def to_dict(self) -> dict:

@@ -15,8 +15,8 @@ from darts_video.engine.loop import TrainingRun
 from darts_video.genotype import Genotype
 from darts_video.search import run_search
 from darts_video.search_config import SearchConfig
-from darts_video.shortlist import (SHORTLIST_SCORES, Candidate, decide, format_margin, halving_rounds, round_plan, shortlist_model,
-                                   survivors, train_briefly)
+from darts_video.shortlist import (PROPOSAL_POOLS, SHORTLIST_SCORES, Candidate, decide, evidence_choices, format_margin, halving_rounds,
+                                   round_plan, shortlist_model, survivors, train_briefly)
 from darts_video.space import SearchSpace
 
 OPS = ["identity", "map_temporal_sigmoid", "dot_temporal_softmax"]
@@ -86,10 +86,11 @@ def test_a_shortlisted_cell_can_start_closed_or_small(sink_scale):
         assert torch.allclose(model(clips), bare(clips), atol=1e-6) == (sink_scale == 0)
 
 
-@pytest.mark.parametrize("score", SHORTLIST_SCORES)
-def test_a_search_with_a_shortlist_trains_each_proposal_and_keeps_the_best(score, tmp_path):
+@pytest.mark.parametrize("score,pool_from", list(zip(SHORTLIST_SCORES, PROPOSAL_POOLS)))
+def test_a_search_with_a_shortlist_trains_each_proposal_and_keeps_the_best(score, pool_from, tmp_path):
     config = SearchConfig(out=str(tmp_path / "run"), num_clips=64, epochs=2, warmup_epochs=1, batch_size=8, ops=OPS, nodes=2, device="cpu",
-                          selection_clips=16, shortlist=3, shortlist_pool=4, shortlist_epochs=1, shortlist_clips=24, shortlist_score=score)
+                          selection_clips=16, shortlist=3, shortlist_pool=4, shortlist_epochs=1, shortlist_clips=24, shortlist_score=score,
+                          shortlist_pool_from=pool_from)
     final = run_search(config)
     run = tmp_path / "run"
     shortlist = final.provenance["shortlist"]
@@ -103,6 +104,10 @@ def test_a_search_with_a_shortlist_trains_each_proposal_and_keeps_the_best(score
     assert len({c["cell"] for c in shortlist["candidates"]}) == 3  # distinct proposals
     selected = Genotype.load(run / "genotype_perturbation.json")
     assert shortlist["candidates"][0]["cell"] == ", ".join(f"{n.op.name}({n.input})" for n in selected.nodes)
+    allowed = evidence_choices(selected, SearchSpace.from_patterns(OPS, num_nodes=2)) if pool_from == "evidence" else None
+    assert shortlist["pool"]["from"] == ("space" if allowed is None else "evidence")  # the evidence, where founded
+    if allowed is not None:
+        assert shortlist["pool"]["choices"] == [{"ops": [op.name for op in c.ops], "inputs": list(c.inputs)} for c in allowed]
     assert Genotype.load(run / "genotype.json").provenance["shortlist"] == shortlist  # validated on load, evidence kept
     assert final.selector == ("perturbation" if shortlist["chosen"] == 0 else "shortlist")
     summary = json.loads((run / "summary.json").read_text())
