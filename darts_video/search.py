@@ -214,7 +214,7 @@ def _shortlisted(config: SearchConfig, run: TrainingRun, model: Supernet, select
     started = time.perf_counter()
     explore = config.shortlist_later == "explore"
     proposed = proposal_count(config.shortlist, config.shortlist_rounds, config.shortlist_later)
-    proposals, pool = propose(model, selection, selected, proposed, config.shortlist_pool, config.seed, config.shortlist_pool_from)
+    proposals, pool = propose(model, selection, selected, proposed, config.shortlist_pool, config.seed, draw_from=config.shortlist_pool_from)
     run.say(f"  shortlist proposals: the selector's cell and the best paths of {pool['drawn']} cells drawn from "
             + ("the whole space" if pool["from"] == "space" else f"the {pool['cells']:,} cells the selection's evidence does not rule out")
             + (" (the selection's evidence rules nothing out: the supernet does not use its cells, or the selector measures no effects)"

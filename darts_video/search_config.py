@@ -53,7 +53,7 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
     # (docs/selection.md: "The shortlist by default", "Six cells, not eight", "Closed and longer")
     shortlist: int = 6
     shortlist_pool: int = 64
-    shortlist_pool_from: str = "space"  # or evidence: only cells the selection's evidence does not rule out (docs/selection.md)
+    shortlist_pool_from: str = "evidence"  # only cells the selection's evidence does not rule out; or space (docs/selection.md, "Proposals the evidence allows")
     shortlist_epochs: int = 12
     shortlist_clips: int = 512
     shortlist_score: str = "accuracy"
@@ -61,7 +61,8 @@ class SearchConfig(DataOptions, RunOptions, PretrainedOptions):
     shortlist_later: str = "race"  # or explore: new proposals in the later rounds (docs/selection.md, "Exploring")
     shortlist_sink_scale: float = 0.0  # closed, as the retraining starts; 1: open, the 4-epoch default before (docs/selection.md)
     recompute: bool = False
-    OLD_RUN_OPTIONS: ClassVar[dict[str, Any]] = {"shortlist_sink_scale": 1.0}  # RunOptions: searches of before it trained open
+    # RunOptions: searches of before these options trained their shortlists open and drew their pools from the whole space
+    OLD_RUN_OPTIONS: ClassVar[dict[str, Any]] = {"shortlist_sink_scale": 1.0, "shortlist_pool_from": "space"}
 
     def __post_init__(self) -> None:
         self.check_data()

@@ -8,8 +8,13 @@ cell past the 84 % plateau first (docs/selection.md). DARTS chose its final cell
 ran four searches and kept the cell with the best validation accuracy after a short training from
 scratch (Liu et al., ICLR 2019, section 3.2). Here the proposals come from one supernet: the
 selector's cell, then the cells whose paths the supernet scores best among ``pool`` cells drawn
-from the space. Each is trained on the search-train half and scored on search-val clips; the
-margin of the best over the runner-up is paired per clip, like every other decision's evidence.
+from those its evidence does not rule out (``--shortlist-pool-from evidence``: at each decision,
+the candidates whose removal cost less than the chosen one's beyond noise are left out; the whole
+space where the supernet does not use its cells, or with ``space``). Drawn from the whole space,
+most proposals held none of the operations the selection had found to matter, and on fresh seeds
+none of them opened (docs/selection.md, "Proposals the evidence allows"). Each is trained on the
+search-train half and scored on search-val clips; the margin of the best over the runner-up is
+paired per clip, like every other decision's evidence.
 
 A short training starts from the search's own starting weights (fresh, or ``--pretrained``) with
 its cell **closed**, as the retraining starts it (the sink's BatchNorm scale at 0, the cell the
@@ -128,7 +133,7 @@ def evidence_choices(selected: Genotype, space: SearchSpace) -> list[Choices] | 
 
 
 def propose(net: Supernet, batches: Sequence[Batch], selected: Genotype, count: int, pool: int, seed: int,
-            draw_from: str = "space") -> tuple[list[Candidate], dict[str, Any]]:
+            *, draw_from: str) -> tuple[list[Candidate], dict[str, Any]]:
     """``selected`` and the ``count - 1`` cells of ``pool`` distinct draws whose paths score best
     on ``batches``, best first (ties: the earlier draw); and where they were drawn from. The
     draws come from the whole space, or (``draw_from="evidence"``) from the cells whose every

@@ -87,7 +87,7 @@ def test_proposals_from_the_space_are_the_draws_of_before(monkeypatch):
     """The whole space's pool draws what ``space.sample`` drew before the evidence pool existed: old runs re-derive alike."""
     scored_by_name(monkeypatch)
     space = SearchSpace.from_patterns(OPS, num_nodes=2)
-    proposals, record = propose(SimpleNamespace(space=space), [], selected_cell(), 3, 5, seed=4)
+    proposals, record = propose(SimpleNamespace(space=space), [], selected_cell(), 3, 5, seed=4, draw_from="space")
     rng, expected = random.Random("shortlist-4"), []
     while len(expected) < 5:
         nodes = tuple(Node(rng.choice(space.candidate_inputs(i)), rng.choice(space.ops)) for i in (1, 2))

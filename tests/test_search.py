@@ -128,20 +128,21 @@ def test_a_run_started_before_an_option_existed_resumes_while_the_option_holds_i
         run_search(tiny(tmp_path, epochs=1, warmup_epochs=0, shortlist_score="loss"))
 
 
-def test_a_run_started_before_a_default_changed_resumes_only_with_what_it_ran(tmp_path):
+@pytest.mark.parametrize("option,old,default", [("shortlist_sink_scale", 1.0, 0.0), ("shortlist_pool_from", "space", "evidence")])
+def test_a_run_started_before_a_default_changed_resumes_only_with_what_it_ran(tmp_path, option, old, default):
     """Searches of before --shortlist-sink-scale trained their shortlists open (1), today's
-    default is closed (0): such a run is refused with the default and resumes with 1, and
-    re-deriving from it reads 1."""
-    config = tiny(tmp_path, epochs=1, warmup_epochs=0, shortlist_sink_scale=1.0)
+    default is closed (0); those of before --shortlist-pool-from drew from the whole space: such
+    a run is refused with the default and resumes with what it ran, and re-deriving from it reads that."""
+    config = tiny(tmp_path, epochs=1, warmup_epochs=0, **{option: old})
     run_search(config)
     config_file = Path(config.out) / "config.json"
     options = json.loads(config_file.read_text())
-    del options["shortlist_sink_scale"]  # as written before --shortlist-sink-scale
+    del options[option]  # as written before the option
     config_file.write_text(json.dumps(options))
-    with pytest.raises(RunConfigMismatch, match="shortlist_sink_scale: 1.0 -> 0.0"):
+    with pytest.raises(RunConfigMismatch, match=f"{option}: {old!r} -> {default!r}"):
         run_search(tiny(tmp_path, epochs=1, warmup_epochs=0))
     run_search(config)  # what it ran: resumes
-    assert load_search(Path(config.out) / "checkpoints" / "latest.pt").config.shortlist_sink_scale == 1.0
+    assert getattr(load_search(Path(config.out) / "checkpoints" / "latest.pt").config, option) == old
 
 
 @pytest.mark.parametrize("sink_scale", [None, 1.0, 0.5])
