@@ -452,7 +452,8 @@ def _forward_s(full_s: float, bare_s: float, space: SearchSpace, active: int) ->
 
 def _shortlist(config: SearchConfig, space: SearchSpace, data: _DataSource, full_s: float, bare_s: float, steps_per_epoch: int,
                steps: int, device: torch.device) -> dict:
-    """The shortlist's projected seconds: the pool's path scores and the scoring of the trained
+    """The shortlist's projected seconds: the pool's path scores (at most: a pool drawn from the
+    evidence can be smaller) and the scoring of the trained
     cells (a path's forward: the bare backbone's plus one candidate per node), their clips, and
     ``shortlist × shortlist_epochs`` epochs of a cell's training steps (each waits for data as a
     warm-up step does); ``racing_s``: what its further rounds (racing or exploring) would add at

@@ -217,7 +217,7 @@ def _shortlisted(config: SearchConfig, run: TrainingRun, model: Supernet, select
     proposals, pool = propose(model, selection, selected, proposed, config.shortlist_pool, config.seed, draw_from=config.shortlist_pool_from)
     run.say(f"  shortlist proposals: the selector's cell and the best paths of {pool['drawn']} cells drawn from "
             + ("the whole space" if pool["from"] == "space" else f"the {pool['cells']:,} cells the selection's evidence does not rule out")
-            + (" (the selection's evidence rules nothing out: the supernet does not use its cells, or the selector measures no effects)"
+            + (" (the selection has no founded evidence: the supernet does not use its cells, or its selector measures no effects)"
                if pool["from"] != config.shortlist_pool_from else ""))
     plan = round_plan(config.shortlist, config.shortlist_epochs, config.shortlist_rounds, config.shortlist_later, len(proposals))
     scored_on, failures = selection_batches(dataclasses.replace(config, selection_clips=config.shortlist_clips), classes, val_indices, run.device)

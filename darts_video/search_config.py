@@ -141,10 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--shortlist", type=int, default=defaults.shortlist,
                         help="choose the final cell among this many, each trained briefly on the search-train half "
                         "from the search's starting weights (see --shortlist-sink-scale): the selector's cell and the cells whose supernet paths score best (0: the selector's cell, untrained)")
-    select.add_argument("--shortlist-pool", type=int, default=defaults.shortlist_pool, help="cells drawn from the space for the path scores")
+    select.add_argument("--shortlist-pool", type=int, default=defaults.shortlist_pool, help="cells drawn for the path scores (from where: --shortlist-pool-from)")
     select.add_argument("--shortlist-pool-from", choices=PROPOSAL_POOLS, default=defaults.shortlist_pool_from,
                         help="where the pool is drawn from: the whole space, or only the cells whose every operation and input "
-                        "the perturbation selector's evidence does not rule out (the whole space where the supernet does not use its cells)")
+                        "the perturbation selector's evidence does not rule out (the whole space where that evidence is unfounded: "
+                        "the supernet does not use its cells, or another selector measured no effects)")
     select.add_argument("--shortlist-epochs", type=int, default=defaults.shortlist_epochs, help="passes over the search-train half per shortlisted cell")
     select.add_argument("--shortlist-clips", type=int, default=defaults.shortlist_clips, help="search-val clips the shortlisted cells are scored on")
     select.add_argument("--shortlist-score", choices=SHORTLIST_SCORES, default=defaults.shortlist_score,

@@ -10,7 +10,8 @@ scratch (Liu et al., ICLR 2019, section 3.2). Here the proposals come from one s
 selector's cell, then the cells whose paths the supernet scores best among ``pool`` cells drawn
 from those its evidence does not rule out (``--shortlist-pool-from evidence``: at each decision,
 the candidates whose removal cost less than the chosen one's beyond noise are left out; the whole
-space where the supernet does not use its cells, or with ``space``). Drawn from the whole space,
+space where that evidence is unfounded, a supernet that does not use its cells or a selector that
+measures no effects, or with ``space``). Drawn from the whole space,
 most proposals held none of the operations the selection had found to matter, and on fresh seeds
 none of them opened (docs/selection.md, "Proposals the evidence allows"). Each is trained on the
 search-train half and scored on search-val clips; the margin of the best over the runner-up is
@@ -107,8 +108,9 @@ def ruled_out(decision: Decision, clips: int) -> set[str]:
     """The candidates of a perturbation ``decision`` whose effect is below the chosen one's beyond
     noise (95 %, Student t over ``clips``); a candidate it did not measure is not ruled out. The
     two effects' standard errors are combined as if independent (the per-clip differences are not
-    kept); measured on the same clips they are correlated positively, so fewer are ruled out than
-    a paired test would."""
+    kept); measured on the same clips they are typically correlated positively, so fewer are ruled
+    out than a paired test would: a decision marked supported by its paired margin can still leave
+    its runner-up in."""
     chosen = decision.scores[decision.chosen]
     return {name for name, score in decision.scores.items()
             if beyond_noise(chosen["effect"] - score["effect"], math.hypot(chosen["effect_stderr"], score["effect_stderr"]), clips)}
@@ -116,9 +118,12 @@ def ruled_out(decision: Decision, clips: int) -> set[str]:
 
 def evidence_choices(selected: Genotype, space: SearchSpace) -> list[Choices] | None:
     """Per node, the operations and inputs that ``selected``'s perturbation evidence does not
-    rule out (:func:`ruled_out`). None where there is no founded evidence: another selector's
-    cell, or a supernet that does not use its cells (then every candidate's removal costs nothing
-    and no decision rules anything out)."""
+    rule out (:func:`ruled_out`): the supernet measured them worse than the chosen one, so the
+    shortlist's few trainings go to the cells it could not tell apart. Every decision after node
+    1's operation was measured with the earlier nodes fixed to the selector's choices, so the rule
+    is exact for the selector's neighbourhood and a heuristic beyond it. None where there is no
+    founded evidence: another selector's cell, or a supernet that does not use its cells (then
+    every candidate's removal costs nothing and no decision rules anything out)."""
     effect = selected.provenance.get("cells_effect")
     if selected.selector != "perturbation" or effect is None or not CellsEffect.from_dict(effect).supported:
         return None

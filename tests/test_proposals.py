@@ -2,11 +2,13 @@
 
 import itertools
 import random
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
 
 import darts_video.shortlist as shortlist
+from darts_video.errors import ConfigError
 from darts_video.genotype import Decision, Genotype, Node
 from darts_video.ops import list_ops
 from darts_video.search_config import SearchConfig
@@ -79,8 +81,23 @@ def test_proposals_from_the_evidence_stay_within_it_and_fall_back_to_the_space_w
         assert all(node.op in choice.ops and node.input in choice.inputs for node, choice in zip(proposal.genotype.nodes, allowed))
     scores = [p.path_score for p in proposals[1:]]
     assert scores == sorted(scores, reverse=True)
-    proposals, record = propose(net, [], selected_cell(cells_effect_supported=False), count, pool, seed=0, draw_from="evidence")
+    unfounded = selected_cell(cells_effect_supported=False)
+    proposals, record = propose(net, [], unfounded, count, pool, seed=0, draw_from="evidence")
     assert record["from"] == "space" and record["cells"] == space.num_cells and record["choices"] is None
+    assert proposals == propose(net, [], unfounded, count, pool, seed=0, draw_from="space")[0]  # the whole space's own draws
+
+
+def test_when_the_evidence_rules_out_every_other_cell_the_selectors_cell_is_the_only_proposal(monkeypatch):
+    scored_by_name(monkeypatch)
+    space = SearchSpace.from_patterns(OPS, num_nodes=2)
+    cell = selected_cell()
+    decisive = Decision(2, "op", "identity", "dot_spatial_linear", 20.0, 1.0, True,
+                        effects(identity=(20.0, 1.0), map_temporal_sigmoid=(0.0, 1.0), dot_temporal_softmax=(0.0, 1.0), dot_spatial_linear=(0.0, 1.0)))
+    node1 = replace(cell.evidence[0], scores=effects(identity=(0.0, 1.0), map_temporal_sigmoid=(0.0, 1.0), dot_temporal_softmax=(20.0, 1.0),
+                                                       dot_spatial_linear=(0.0, 1.0)))
+    cell = replace(cell, evidence=(node1, decisive, cell.evidence[2]))
+    proposals, record = propose(SimpleNamespace(space=space), [], cell, 6, 64, seed=0, draw_from="evidence")
+    assert record["cells"] == 1 and record["drawn"] == 0 and [p.genotype for p in proposals] == [cell]
 
 
 def test_proposals_from_the_space_are_the_draws_of_before(monkeypatch):
@@ -98,7 +115,6 @@ def test_proposals_from_the_space_are_the_draws_of_before(monkeypatch):
 
 
 def test_an_unknown_proposal_pool_is_refused():
-    from darts_video.errors import ConfigError
     with pytest.raises(ConfigError, match="--shortlist-pool-from"):
         SearchConfig(shortlist_pool_from="alpha")
     with pytest.raises(ValueError, match="proposal pool"):

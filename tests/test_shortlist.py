@@ -1,5 +1,6 @@
 """The shortlist: proposals from the supernet, a short training of each, the best by search-val clips."""
 
+import dataclasses
 import json
 import random
 
@@ -12,12 +13,13 @@ from darts_video.cell import Cell
 from darts_video.data.synthetic import SYNTHETIC_TRANSFORM, SyntheticVideoDataset
 from darts_video.engine import distributed
 from darts_video.engine.loop import TrainingRun
-from darts_video.genotype import Genotype
+from darts_video.genotype import Decision, Genotype
 from darts_video.search import run_search
 from darts_video.search_config import SearchConfig
 from darts_video.shortlist import (PROPOSAL_POOLS, SHORTLIST_SCORES, Candidate, decide, evidence_choices, format_margin, halving_rounds,
                                    round_plan, shortlist_model, survivors, train_briefly)
 from darts_video.space import SearchSpace
+from darts_video.supernet.select import CellsEffect
 
 OPS = ["identity", "map_temporal_sigmoid", "dot_temporal_softmax"]
 
@@ -86,7 +88,7 @@ def test_a_shortlisted_cell_can_start_closed_or_small(sink_scale):
         assert torch.allclose(model(clips), bare(clips), atol=1e-6) == (sink_scale == 0)
 
 
-@pytest.mark.parametrize("score,pool_from", list(zip(SHORTLIST_SCORES, PROPOSAL_POOLS)))
+@pytest.mark.parametrize("score,pool_from", list(zip(SHORTLIST_SCORES, PROPOSAL_POOLS)))  # each value once, at one search each
 def test_a_search_with_a_shortlist_trains_each_proposal_and_keeps_the_best(score, pool_from, tmp_path):
     config = SearchConfig(out=str(tmp_path / "run"), num_clips=64, epochs=2, warmup_epochs=1, batch_size=8, ops=OPS, nodes=2, device="cpu",
                           selection_clips=16, shortlist=3, shortlist_pool=4, shortlist_epochs=1, shortlist_clips=24, shortlist_score=score,
@@ -148,6 +150,30 @@ def test_a_later_round_decides_among_its_survivors_only(monkeypatch):
     assert survivors(decide([best_dropped, a, b])[1], 2) == [0, 2]
 
 
+def test_a_search_draws_its_proposals_from_what_a_founded_selection_does_not_rule_out(tmp_path, monkeypatch):
+    """The selection as measured, then made decisive: node 1's operation ahead of every other
+    beyond noise, the supernet using its cells. Every proposal then keeps node 1's operation."""
+    real = search.select_cell
+
+    def decisive(*args, **kwargs):
+        genotype, failures = real(*args, **kwargs)
+        node1 = genotype.nodes[0].op.name
+        first = Decision(1, "op", node1, None, 20.0, 1.0, True,
+                         {name: {"alpha": 0.3, "effect": 20.0 if name == node1 else 0.0, "effect_stderr": 1.0} for name in OPS})
+        provenance = {**genotype.provenance, "cells_effect": CellsEffect(30.0, 3.0, 128).to_dict()}
+        return dataclasses.replace(genotype, evidence=(first,), provenance=provenance), failures
+
+    monkeypatch.setattr(search, "select_cell", decisive)
+    config = SearchConfig(out=str(tmp_path / "run"), num_clips=32, epochs=1, warmup_epochs=0, batch_size=8, ops=OPS, nodes=2, device="cpu",
+                          selection_clips=8, shortlist=3, shortlist_pool=8, shortlist_epochs=1, shortlist_clips=8)  # the default pool: evidence
+    shortlist = run_search(config).provenance["shortlist"]
+    selected = Genotype.load(tmp_path / "run" / "genotype_perturbation.json")
+    node1 = selected.nodes[0].op.name
+    assert shortlist["pool"]["from"] == "evidence" and shortlist["pool"]["cells"] == 3 * 2  # node 1 fixed; node 2: 3 ops × 2 inputs
+    assert shortlist["pool"]["choices"][0] == {"ops": [node1], "inputs": [0]} and shortlist["pool"]["drawn"] == 5
+    assert len(shortlist["candidates"]) == 3 and all(c["cell"].startswith(f"{node1}(0), ") for c in shortlist["candidates"])
+
+
 def scripted_shortlist(monkeypatch, perfect: int) -> list[tuple[int, int, int]]:
     """Short trainings as the search runs them, recorded as (network, epochs, first epoch), whose
     scores are scripted: every cell right on half the clips, except the ``perfect``-th scored
@@ -176,7 +202,8 @@ def test_a_close_shortlist_races_its_better_half_until_the_choice_is_supported(t
     beyond noise, so no third round runs. The cell dropped keeps its round-1 scores."""
     trainings = scripted_shortlist(monkeypatch, perfect=4)  # round 2's second cell
     config = SearchConfig(out=str(tmp_path / "run"), num_clips=32, epochs=1, warmup_epochs=0, batch_size=8, ops=OPS, nodes=2, device="cpu",
-                          selection_clips=8, shortlist=3, shortlist_pool=3, shortlist_epochs=1, shortlist_clips=16, shortlist_rounds=3)
+                          selection_clips=8, shortlist=3, shortlist_pool=3, shortlist_epochs=1, shortlist_clips=16, shortlist_rounds=3,
+                          shortlist_pool_from="space")  # three proposals whatever the selection rules out
     shortlist = run_search(config).provenance["shortlist"]
     assert [(epochs, first) for _, epochs, first in trainings] == [(1, 0), (1, 0), (1, 0), (2, 1), (2, 1)]  # 3 × 1, then 2 × ceil(3 / 2)
     assert trainings[3][0] == trainings[0][0] and trainings[4][0] == trainings[1][0]  # the same networks, trained on
@@ -193,7 +220,7 @@ def test_a_close_shortlist_explores_new_proposals_until_one_is_ahead(tmp_path, m
     trainings = scripted_shortlist(monkeypatch, perfect=2)  # round 2's first cell
     config = SearchConfig(out=str(tmp_path / "run"), num_clips=32, epochs=1, warmup_epochs=0, batch_size=8, ops=OPS, nodes=2, device="cpu",
                           selection_clips=8, shortlist=2, shortlist_pool=8, shortlist_epochs=1, shortlist_clips=16, shortlist_rounds=3,
-                          shortlist_later="explore")
+                          shortlist_later="explore", shortlist_pool_from="space")
     shortlist = run_search(config).provenance["shortlist"]
     assert [(epochs, first) for _, epochs, first in trainings] == [(1, 0)] * 4  # four cells, each from its start, one epoch
     assert len({c["cell"] for c in shortlist["candidates"]}) == 4 and [c["epochs"] for c in shortlist["candidates"]] == [1, 1, 1, 1]
@@ -226,7 +253,7 @@ def test_a_pretrained_searchs_short_trainings_start_from_the_files_weights_their
     monkeypatch.setattr(search, "train_briefly", recorded)
     config = SearchConfig(out=str(tmp_path / "run"), num_clips=32, epochs=1, warmup_epochs=0, batch_size=8, ops=OPS, nodes=2, device="cpu",
                           selection_clips=8, shortlist=2, shortlist_pool=2, shortlist_epochs=1, shortlist_clips=8, pretrained=str(tmp_path / "tiny.pt"),
-                          points=["stage2"], shortlist_rounds=1, shortlist_sink_scale=0.0)  # the starts only: no racing round continuing them
+                          points=["stage2"], shortlist_rounds=1, shortlist_sink_scale=0.0, shortlist_pool_from="space")  # the starts only: no racing round continuing them
     assert run_search(config).provenance["shortlist"]["sink_scale"] == 0.0
     assert len(starts) == 2
     for start in starts:  # a cell follows stage2: Sequential(block=stage2, attention=cell)
